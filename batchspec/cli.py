@@ -1,0 +1,130 @@
+"""The command line: parse options, call the commands, map errors to exit codes. Nothing else."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from batchspec import __version__
+from batchspec.errors import BatchspecError, ExitCode, SpecError
+from batchspec.providers import provider_names
+from batchspec.spec.load import load_spec
+from batchspec.spec.model import JobSpec
+
+SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+STATE = click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="State file to use instead of the spec's (default .batchspec/<name>.db beside the spec).",
+)
+
+
+def report(error: BatchspecError) -> None:
+    """Print an error to stderr the one way every command does."""
+    if isinstance(error, SpecError):
+        for diagnostic in error.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        n = len(error.diagnostics)
+        click.echo(f"{n} problem{'s' if n != 1 else ''} in the spec; nothing was sent.", err=True)
+    else:
+        click.echo(f"error: {error}", err=True)
+
+
+def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None) -> None:
+    """Run a command; a BatchspecError becomes a message and its exit code, never a traceback."""
+    try:
+        code = action()
+    except BatchspecError as error:
+        report(error)
+        code = error_code(error) if error_code else error.exit_code
+    sys.exit(code)
+
+
+def load(spec: Path, state: Path | None) -> JobSpec:
+    job = load_spec(spec, state_path=state)
+    for warning in job.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return job
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="batchspec")
+def main() -> None:
+    """Declarative LLM batch jobs: a YAML spec in git, a plan, a run, and a state file
+    that makes every rerun incremental and safe.
+
+    \b
+    Providers: {providers}.
+    Exit codes: 0 done · 1 some records failed for good · 2 invalid spec or input ·
+    3 provider or network failure · 75 work still in flight.
+    """
+
+
+main.help = (main.help or "").replace("{providers}", ", ".join(provider_names()))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path), default="job.yaml")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(spec: Path, force: bool) -> None:
+    """Write a commented starter SPEC (default job.yaml) and a sample input."""
+    from batchspec.commands.init import init_command
+
+    run_guarded(lambda: init_command(spec, force=force))
+
+
+@main.command()
+@SPEC
+@STATE
+def validate(spec: Path, state: Path | None) -> None:
+    """Check SPEC, its templates and every record id; send nothing."""
+    from batchspec.commands.validate import validate_command
+
+    run_guarded(lambda: validate_command(load(spec, state)))
+
+
+@main.command()
+@SPEC
+@STATE
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--explain", "explain_id", metavar="ID", help="Show one record's request and why it is (not) sent.")
+@click.option(
+    "--emit",
+    "emit_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the exact provider batch payloads into this directory.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to send, 2 when there is work, 1 on error (as terraform plan).",
+)
+def plan(
+    spec: Path,
+    state: Path | None,
+    as_json: bool,
+    explain_id: str | None,
+    emit_dir: Path | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Show what a run of SPEC would send, in which batches, at what cost."""
+    from batchspec.commands.plan import plan_command
+
+    def action() -> int:
+        result = plan_command(load(spec, state), as_json=as_json, emit_dir=emit_dir, explain_id=explain_id)
+        if detailed_exitcode and result is not None and result.has_work:
+            return ExitCode.INVALID  # terraform's "changes present"
+        return ExitCode.OK
+
+    run_guarded(action, error_code=(lambda _: 1) if detailed_exitcode else None)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the job spec."""
+    from batchspec.commands.schema import schema_command
+
+    run_guarded(schema_command)

@@ -1,0 +1,86 @@
+"""The one error hierarchy of batchspec, and the exit code each kind maps to.
+
+    BatchspecError
+    ├── SpecError        the job spec is wrong (one or more located diagnostics)   exit 2
+    ├── InputError       an input file or record is wrong                           exit 2
+    ├── ProviderError    a provider or the network stopped the run                  exit 3
+    │   └── AuthError    missing or rejected API key
+    ├── StateError       the state file is unusable, locked or from a newer version exit 2
+    └── BudgetError      the run would exceed execution.max_cost_usd               exit 1
+
+Dependency exceptions (SDK, sqlite, pyarrow) are translated into these where they are raised,
+so the CLI has exactly one place (``exit_code_for``) that maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExitCode:
+    OK = 0
+    RECORDS_FAILED = 1
+    INVALID = 2
+    PROVIDER = 3
+    IN_FLIGHT = 75
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located problem: ``file:line:col: path: message (hint)``."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class BatchspecError(Exception):
+    """Base class: every error batchspec reports to a user."""
+
+    exit_code = ExitCode.INVALID
+
+
+class SpecError(BatchspecError):
+    """The spec is invalid; carries every diagnostic found, not just the first."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.file, d.line, d.column))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class InputError(BatchspecError):
+    """An input file or one of its records cannot be used."""
+
+
+class StateError(BatchspecError):
+    """The state file is corrupt, foreign, from a newer batchspec, or locked by another run."""
+
+
+class ProviderError(BatchspecError):
+    """A provider or the network failed in a way that stops the run."""
+
+    exit_code = ExitCode.PROVIDER
+
+
+class AuthError(ProviderError):
+    """The API key is missing or was rejected."""
+
+
+class BudgetError(BatchspecError):
+    """Submitting would exceed the spec's cost budget."""
+
+    exit_code = ExitCode.RECORDS_FAILED
+
+
+def exit_code_for(error: BaseException) -> int:
+    if isinstance(error, BatchspecError):
+        return error.exit_code
+    return ExitCode.PROVIDER

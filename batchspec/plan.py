@@ -1,0 +1,231 @@
+"""Plan a job: render every record, diff against the state, split the work into batches, estimate.
+
+``build_plan`` streams the input once; the rendered requests go to a scratch SQLite file (see
+``state.staging``), so memory stays flat however many records there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from batchspec.errors import InputError
+from batchspec.pricing import estimate, price_for
+from batchspec.providers import BatchLimits, get_provider
+from batchspec.render import Renderer
+from batchspec.sources import source_for
+from batchspec.spec.checks import duplicate_message
+from batchspec.spec.model import JobSpec, ModelSpec
+from batchspec.state.staging import SEND_CATEGORIES, ItemRow, Staging
+from batchspec.tokens import output_token_budget
+
+CATEGORIES = ("new", "changed", "pending", "retryable", "done", "failed", "in_flight")
+CHUNK = 2000
+ENTRY_SEPARATOR = 2  # bytes between payload entries ("\n" or ",\n")
+PAYLOAD_WRAPPER = 32  # bytes around the entries (Anthropic's {"requests":[...]})
+
+
+@dataclass(frozen=True)
+class BatchSlice:
+    requests: int
+    bytes: int
+    entries: list[bytes] | None = None
+    custom_ids: list[str] | None = None
+
+
+@dataclass
+class ModelPlan:
+    model: ModelSpec
+    limits: BatchLimits
+    counts: dict[str, int] = field(default_factory=dict)
+    send_bytes: int = 0
+    send_input_tokens: int = 0
+    output_budget: int | None = None  # max output tokens per request, when params say
+    batches: list[BatchSlice] = field(default_factory=list)
+    cost_batch: float | None = None
+    cost_sync: float | None = None
+
+    @property
+    def to_send(self) -> int:
+        return sum(self.counts.get(c, 0) for c in SEND_CATEGORIES)
+
+    @property
+    def output_tokens(self) -> int | None:
+        return None if self.output_budget is None else self.output_budget * self.to_send
+
+
+@dataclass
+class Plan:
+    spec: JobSpec
+    staging: Staging
+    records: int = 0
+    models: list[ModelPlan] = field(default_factory=list)
+
+    @property
+    def has_work(self) -> bool:
+        return any(m.to_send for m in self.models)
+
+    def close(self) -> None:
+        self.staging.close()
+
+    def __enter__(self) -> Plan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def batches(self, model: ModelPlan, *, with_entries: bool) -> Iterator[BatchSlice]:
+        """The batches ``model``'s work splits into, in input order."""
+        return split_batches(self.staging.to_send(model.model.label), model.limits, with_entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.spec.name,
+            "records": self.records,
+            "has_work": self.has_work,
+            "models": [
+                {
+                    "model": m.model.label,
+                    "provider": m.model.provider,
+                    "name": m.model.name,
+                    "counts": {c: m.counts.get(c, 0) for c in CATEGORIES},
+                    "to_send": m.to_send,
+                    "bytes": m.send_bytes,
+                    "batches": [{"requests": b.requests, "bytes": b.bytes} for b in m.batches],
+                    "limits": {"max_requests": m.limits.max_requests, "max_bytes": m.limits.max_bytes},
+                    "estimated_input_tokens": m.send_input_tokens,
+                    "estimated_output_tokens_max": m.output_tokens,
+                    "estimated_cost_usd": {"batch": m.cost_batch, "sync": m.cost_sync},
+                }
+                for m in self.models
+            ],
+        }
+
+
+def limits_for(spec: JobSpec, model: ModelSpec) -> BatchLimits:
+    default = get_provider(model.provider).limits
+    return BatchLimits(
+        max_requests=spec.execution.max_requests_per_batch or default.max_requests,
+        max_bytes=spec.execution.max_bytes_per_batch or default.max_bytes,
+        hard_max_requests=default.hard_max_requests,
+        hard_max_bytes=default.hard_max_bytes,
+    )
+
+
+def build_plan(spec: JobSpec, *, keep_entries: bool = False) -> Plan:
+    """Stream, render and diff the whole input. Close the returned plan (it is a context manager)."""
+    staging = Staging(spec.state_path)
+    plan = Plan(spec, staging)
+    try:
+        plan.records = _stage(spec, staging, keep_entries)
+        staging.finish()
+        _check_ids(spec, staging)
+        counts = list(staging.counts())
+        plan.models = [_model_plan(spec, staging, model, counts) for model in spec.models]
+    except BaseException:
+        plan.close()
+        raise
+    return plan
+
+
+def _stage(spec: JobSpec, staging: Staging, keep_entries: bool) -> int:
+    source = source_for(spec)
+    renderer = Renderer(spec)
+    ordinal = 0
+    records = source.records()
+    while chunk := list(islice(records, CHUNK)):
+        rows: list[ItemRow] = []
+        for position, record in chunk:
+            ordinal += 1
+            where = source.where(position)
+            for request in renderer.requests(record, where):
+                rows.append(
+                    (
+                        ordinal,
+                        request.model,
+                        request.custom_id,
+                        request.record_id,
+                        request.request_hash,
+                        len(request.entry) + ENTRY_SEPARATOR,
+                        request.input_tokens,
+                        request.entry if keep_entries else None,
+                        request.body_json if keep_entries else None,
+                        where,
+                    )
+                )
+        staging.add(rows)
+    return ordinal
+
+
+def _check_ids(spec: JobSpec, staging: Staging) -> None:
+    first = spec.models[0].label
+    duplicates = staging.duplicate_record_ids(first, limit=11)
+    if duplicates:
+        raise InputError(duplicate_message(spec, duplicates))
+    collisions = staging.custom_id_collisions(first, limit=10)
+    if collisions:
+        lines = [f"{spec.where(('input', 'id'))}: input.id: these record ids map to the same custom_id:"]
+        lines += [f"  {cid}: {', '.join(repr(r) for r in ids)}" for cid, ids in collisions]
+        lines.append("  (ids that are not 1-64 of [A-Za-z0-9_-] are shortened with a hash; rename one of them)")
+        raise InputError("\n".join(lines))
+
+
+def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[dict[str, Any]]) -> ModelPlan:
+    result = ModelPlan(model, limits_for(spec, model))
+    for row in counts:
+        if row["model"] != model.label:
+            continue
+        result.counts[row["category"]] = row["requests"]
+        if row["category"] in SEND_CATEGORIES:
+            result.send_bytes += row["bytes"]
+            result.send_input_tokens += row["tokens"]
+    result.output_budget = output_token_budget(model.params)
+    result.batches = list(split_batches(staging.to_send(model.label), result.limits, with_entries=False))
+    price = price_for(model.name, spec.pricing)
+    if price is not None:
+        batch, sync = estimate(result.send_input_tokens, result.output_tokens or 0, price)
+        result.cost_batch, result.cost_sync = batch, sync
+    return result
+
+
+def split_batches(
+    requests: Iterator[tuple[str, int, bytes | None]], limits: BatchLimits, with_entries: bool
+) -> Iterator[BatchSlice]:
+    """Cut requests into batches that respect both the count and the byte limit."""
+    count = size = 0
+    entries: list[bytes] = []
+    ids: list[str] = []
+    for custom_id, nbytes, entry in requests:
+        if nbytes + PAYLOAD_WRAPPER > limits.max_bytes:
+            raise InputError(
+                f"the request for custom_id {custom_id} is {nbytes:,} bytes, more than one batch may hold "
+                f"({limits.max_bytes:,}); shorten that record or raise execution.max_bytes_per_batch"
+            )
+        if count and (count >= limits.max_requests or size + nbytes + PAYLOAD_WRAPPER > limits.max_bytes):
+            yield BatchSlice(count, size, entries if with_entries else None, ids if with_entries else None)
+            count = size = 0
+            entries, ids = [], []
+        count += 1
+        size += nbytes
+        if with_entries:
+            entries.append(entry or b"")
+            ids.append(custom_id)
+    if count:
+        yield BatchSlice(count, size, entries if with_entries else None, ids if with_entries else None)
+
+
+def emit(plan: Plan, directory: Path) -> list[Path]:
+    """Write each batch's exact provider payload into ``directory``; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for model_plan in plan.models:
+        provider = get_provider(model_plan.model.provider)
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_plan.model.label)
+        for n, batch in enumerate(plan.batches(model_plan, with_entries=True), 1):
+            path = directory / f"{stem}-batch-{n:04d}{provider.batch_file_suffix}"
+            path.write_bytes(provider.batch_payload(batch.entries or []))
+            written.append(path)
+    return written

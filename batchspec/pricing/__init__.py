@@ -1,0 +1,83 @@
+"""The price table, the cost of a usage record, and estimates before anything is submitted.
+
+Prices live in ``prices.json`` (USD per million tokens, synchronous prices) and the spec's
+``pricing:`` block overrides or extends them. A model with no price has an unknown cost (None),
+never a cost of 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from batchspec.pricing.table import Price
+
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one result. ``input_tokens`` is the whole prompt, cached parts included."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0  # OpenAI cached_tokens, Anthropic cache_read_input_tokens
+    cache_write_tokens: int = 0  # Anthropic cache_creation_input_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+@cache
+def builtin_prices() -> dict[str, Price]:
+    text = resources.files("batchspec.pricing").joinpath("prices.json").read_text("utf-8")
+    return {name: Price(**fields) for name, fields in json.loads(text)["models"].items()}
+
+
+def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
+    """The price of ``model``: an override, the table, or the table's entry for its family
+    (``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``); None when unknown."""
+    for table in (overrides or {}, builtin_prices()):
+        if model in table:
+            return table[model]
+        family = [name for name in table if model.startswith(name + "-")]
+        if family:
+            return table[max(family, key=len)]
+    return None
+
+
+def cost(usage: Usage, price: Price, *, batch: bool, ttl: str = "5m") -> float:
+    """What the provider bills for ``usage``."""
+    read_price = price.cache_read if price.cache_read is not None else price.cached_input
+    if read_price is None:
+        read_price = price.input
+    write_price = price.cache_write if price.cache_write is not None else price.input * 1.25
+    if ttl == "1h":
+        write_price = price.input * 2
+    uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
+    total = (
+        uncached * price.input
+        + usage.cache_read_tokens * read_price
+        + usage.cache_write_tokens * write_price
+        + usage.output_tokens * price.output
+    ) / MILLION
+    return total * price.batch_discount if batch else total
+
+
+def uncached_sync_cost(usage: Usage, price: Price) -> float:
+    """What the same tokens would cost as synchronous requests without any caching."""
+    return (usage.input_tokens * price.input + usage.output_tokens * price.output) / MILLION
+
+
+def estimate(input_tokens: int, output_tokens: int, price: Price) -> tuple[float, float]:
+    """(batch, sync) cost of a planned workload, before any caching."""
+    sync = (input_tokens * price.input + output_tokens * price.output) / MILLION
+    return sync * price.batch_discount, sync

@@ -1,0 +1,21 @@
+"""The provider registry: the one list of providers the schema, the CLI and the runner use."""
+
+from __future__ import annotations
+
+from batchspec.providers.anthropic import AnthropicProvider
+from batchspec.providers.base import BatchLimits, Provider, RenderedMessage
+from batchspec.providers.fake import FakeProvider
+from batchspec.providers.openai import OpenAIProvider
+
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (OpenAIProvider(), AnthropicProvider(), FakeProvider())}
+
+
+def provider_names() -> tuple[str, ...]:
+    return tuple(PROVIDERS)
+
+
+def get_provider(name: str) -> Provider:
+    return PROVIDERS[name]
+
+
+__all__ = ["BatchLimits", "PROVIDERS", "Provider", "RenderedMessage", "get_provider", "provider_names"]

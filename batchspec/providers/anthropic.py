@@ -1,0 +1,77 @@
+"""Anthropic: Messages requests and Message Batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchspec.providers.base import BatchLimits, RenderedMessage
+from batchspec.spec.model import CacheSpec, ModelSpec
+
+KNOWN_PARAMS = frozenset(
+    [
+        "container",
+        "inference_geo",
+        "max_tokens",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "speed",
+        "stop_sequences",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_p",
+    ]
+)
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    wire = "anthropic"
+    default_api_key_env: str | None = "ANTHROPIC_API_KEY"
+    limits = BatchLimits(
+        max_requests=10_000, max_bytes=256_000_000, hard_max_requests=100_000, hard_max_bytes=256_000_000
+    )
+    known_params = KNOWN_PARAMS
+    required_params = frozenset({"max_tokens"})
+    batch_file_suffix = ".json"
+
+    def build_body(
+        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec
+    ) -> dict[str, Any]:
+        marker = {"type": "ephemeral", "ttl": cache.ttl} if cache.prompt_caching else None
+        system = [m for m in messages if m.role == "system"]
+        chat = [m for m in messages if m.role != "system"]
+        # With caching on and no explicit mark, the system prompt is the stable prefix.
+        marked = any(m.cache for m in messages)
+        body: dict[str, Any] = {"model": model.name}
+        if system:
+            blocks = []
+            for i, m in enumerate(system):
+                block: dict[str, Any] = {"type": "text", "text": m.content}
+                last = i == len(system) - 1
+                if marker and (m.cache or (not marked and last)):
+                    block["cache_control"] = marker
+                blocks.append(block)
+            body["system"] = blocks
+        body["messages"] = [_message(m, marker) for m in chat]
+        body.update(model.params)
+        if model.response_schema is not None:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": dict(model.response_schema)}}
+        body.update(model.extra_params)
+        return body
+
+    def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
+        return f'{{"custom_id":"{custom_id}","params":'.encode() + body_json + b"}"
+
+    def batch_payload(self, entries: list[bytes]) -> bytes:
+        return b'{"requests":[' + b",\n".join(entries) + b"]}\n"
+
+
+def _message(message: RenderedMessage, marker: dict[str, str] | None) -> dict[str, Any]:
+    if marker and message.cache:
+        block = {"type": "text", "text": message.content, "cache_control": marker}
+        return {"role": message.role, "content": [block]}
+    return {"role": message.role, "content": message.content}

@@ -1,0 +1,99 @@
+"""OpenAI (and OpenAI-compatible servers): chat completions requests and the Batch API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchspec.providers.base import BatchLimits, RenderedMessage
+from batchspec.spec.model import CacheSpec, ModelSpec
+
+CHAT_COMPLETIONS = "/v1/chat/completions"
+
+# Chat completions body fields a spec may set in `params` (streaming cannot be batched).
+KNOWN_PARAMS = frozenset(
+    [
+        "audio",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    ]
+)
+
+
+class OpenAIProvider:
+    name = "openai"
+    wire = "openai"
+    default_api_key_env: str | None = "OPENAI_API_KEY"
+    limits = BatchLimits(
+        max_requests=50_000, max_bytes=100_000_000, hard_max_requests=50_000, hard_max_bytes=200_000_000
+    )
+    known_params = KNOWN_PARAMS
+    required_params: frozenset[str] = frozenset()
+    batch_file_suffix = ".jsonl"
+
+    def build_body(
+        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model.name,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+        body.update(model.params)
+        if model.response_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "output",
+                    "schema": dict(model.response_schema),
+                    "strict": is_strict_compatible(model.response_schema),
+                },
+            }
+        body.update(model.extra_params)
+        return body
+
+    def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
+        # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.
+        head = f'{{"custom_id":"{custom_id}","method":"POST","url":"{CHAT_COMPLETIONS}","body":'
+        return head.encode() + body_json + b"}"
+
+    def batch_payload(self, entries: list[bytes]) -> bytes:
+        return b"".join(entry + b"\n" for entry in entries)
+
+
+def is_strict_compatible(schema: Any) -> bool:
+    """Whether OpenAI's strict structured outputs accept ``schema``: every object closed and
+    listing all its properties as required. Strict mode guarantees the shape, so use it when we can."""
+    if isinstance(schema, list):
+        return all(is_strict_compatible(s) for s in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is not False or set(schema.get("required", [])) != set(props):
+            return False
+    return all(is_strict_compatible(v) for k, v in schema.items() if isinstance(v, (dict, list)))

@@ -1,0 +1,182 @@
+"""Records → exact provider request bodies, their ``custom_id`` and ``request_hash``.
+
+Templates run in Jinja's immutable sandbox with ``StrictUndefined``: a record's values are data,
+inserted as text and never rendered as templates themselves, and a template cannot reach Python
+internals, files or the environment. A missing variable is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import orjson
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from batchspec.errors import Diagnostic, InputError, SpecError
+from batchspec.providers import Provider, RenderedMessage, get_provider
+from batchspec.spec.model import JobSpec, ModelSpec, TemplateSource
+from batchspec.tokens import request_tokens
+
+HASH_VERSION = b"batchspec-request-v1"
+_VALID_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_INVALID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class RenderError(InputError):
+    """A record could not be rendered; says which record, which template and why."""
+
+    def __init__(self, where: str, key: str, detail: str) -> None:
+        super().__init__(f"{where}: {key}: {detail}")
+        self.where = where  # the record: file:line
+        self.key = key  # the spec key of the template (or setting) that failed, e.g. prompt.user
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedRequest:
+    model: str  # the model's label
+    custom_id: str
+    record_id: str
+    body_json: bytes  # canonical JSON of the provider request body
+    request_hash: str
+    entry: bytes  # the request as a line of the provider's batch payload
+    input_tokens: int
+
+
+def new_environment() -> ImmutableSandboxedEnvironment:
+    # No loader: templates cannot include or import files.
+    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace: equal requests always give equal bytes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def request_hash(provider: str, model: str, body_json: bytes) -> str:
+    digest = hashlib.sha256(HASH_VERSION)
+    digest.update(b"\0" + provider.encode() + b"\0" + model.encode() + b"\0")
+    digest.update(body_json)
+    return digest.hexdigest()
+
+
+def custom_id_for(record_id: str) -> str:
+    """A custom_id valid for both providers (1–64 of [A-Za-z0-9_-]); ids that do not fit get a
+    readable stem plus a hash of the full id, so the mapping is deterministic."""
+    if _VALID_CUSTOM_ID.fullmatch(record_id):
+        return record_id
+    stem = _INVALID_CHARS.sub("_", record_id)[:40].strip("_") or "id"
+    return f"{stem}-{hashlib.sha256(record_id.encode()).hexdigest()[:20]}"
+
+
+def compile_template(env: jinja2.Environment, source: TemplateSource) -> jinja2.Template:
+    """Compile, turning a syntax error into a spec error that names the spec (or template file) line."""
+    try:
+        return env.from_string(source.text)
+    except jinja2.TemplateSyntaxError as error:
+        raise SpecError([syntax_diagnostic(source, error)]) from None
+
+
+def syntax_diagnostic(source: TemplateSource, error: jinja2.TemplateSyntaxError) -> Diagnostic:
+    line = source.line + (error.lineno or 1) - 1
+    return Diagnostic(
+        source.file,
+        line,
+        source.column,
+        source.key,
+        f"template syntax error: {error.message}",
+        "see https://jinja.palletsprojects.com/templates/",
+    )
+
+
+class Renderer:
+    """Renders records of one job into requests for each of its models."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        self.spec = spec
+        env = new_environment()
+        self._messages = [
+            (m.role, m.cache, m.content, compile_template(env, m.content)) for m in spec.prompt.messages
+        ]
+        self._models: list[tuple[ModelSpec, Provider]] = [(m, get_provider(m.provider)) for m in spec.models]
+        id_source = spec.input.id
+        self._id_template = (
+            compile_template(env, TemplateSource(id_source, spec.where(("input", "id")), 1, "input.id"))
+            if id_source and spec.input.id_is_template
+            else None
+        )
+
+    def messages(self, record: Mapping[str, Any], where: str) -> tuple[RenderedMessage, ...]:
+        return tuple(
+            RenderedMessage(role, _render(template, record, source, where), cache)
+            for role, cache, source, template in self._messages
+        )
+
+    def record_id(self, record: Mapping[str, Any], where: str) -> str:
+        id_field = self.spec.input.id
+        if self._id_template is not None:
+            source = TemplateSource(id_field or "", self.spec.where(("input", "id")), 1, "input.id")
+            value: Any = _render(self._id_template, record, source, where).strip()
+        elif id_field is not None:
+            value = record.get(id_field)
+            if id_field not in record:
+                fields = ", ".join(sorted(record)) or "none"
+                raise RenderError(where, "input.id", f"the record has no field '{id_field}' (its fields: {fields})")
+        elif self.spec.input.format == "text":
+            value = record["path"]
+        else:
+            return "h" + hashlib.sha256(canonical_json(record)).hexdigest()[:24]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            kind = "null" if value is None else type(value).__name__
+            raise RenderError(
+                f"{where}: the record's id is {kind} (input.id must give a string or an integer)"
+            )
+        text = str(value)
+        if not text.strip():
+            raise RenderError(where, "input.id", "the record's id is empty")
+        return text
+
+    def requests(self, record: Mapping[str, Any], where: str) -> list[RenderedRequest]:
+        record_id = self.record_id(record, where)
+        custom_id = custom_id_for(record_id)
+        messages = self.messages(record, where)
+        return [
+            self.request(model, provider, messages, record_id, custom_id) for model, provider in self._models
+        ]
+
+    def request(
+        self,
+        model: ModelSpec,
+        provider: Provider,
+        messages: tuple[RenderedMessage, ...],
+        record_id: str,
+        custom_id: str,
+    ) -> RenderedRequest:
+        body = provider.build_body(model, messages, self.spec.cache)
+        body_json = canonical_json(body)
+        return RenderedRequest(
+            model=model.label,
+            custom_id=custom_id,
+            record_id=record_id,
+            body_json=body_json,
+            request_hash=request_hash(provider.name, model.name, body_json),
+            entry=provider.batch_entry(custom_id, body_json),
+            input_tokens=request_tokens(body),
+        )
+
+
+def _render(template: jinja2.Template, record: Mapping[str, Any], source: TemplateSource, where: str) -> str:
+    try:
+        return template.render(record)
+    except jinja2.UndefinedError as error:
+        fields = ", ".join(sorted(record)) or "none"
+        raise RenderError(where, source.key, f"{error.message} (the record's fields: {fields})") from None
+    except SecurityError as error:
+        raise RenderError(where, source.key, f"refused by the template sandbox: {error}") from None
+    except Exception as error:  # a filter or expression failing on this record's data
+        raise RenderError(where, source.key, f"template error: {type(error).__name__}: {error}") from None

@@ -1,0 +1,223 @@
+"""Streaming record readers: JSON Lines, CSV/TSV, Parquet and globs of text files.
+
+Each reader yields ``(position, fields)`` one record at a time, so memory does not grow with the
+input; ``position`` is a line number (JSONL, CSV), a row number (Parquet) or a file index (text),
+and ``Source.where(position)`` turns it into ``file:line`` for messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import sys
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from batchspec.errors import InputError
+
+if TYPE_CHECKING:
+    from batchspec.spec.model import JobSpec
+
+FORMATS_BY_SUFFIX = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+GLOB_CHARS = frozenset("*?[")
+PARQUET_BATCH_ROWS = 4096
+
+Record = tuple[int, dict[str, Any]]
+
+
+def is_glob(path: str) -> bool:
+    return any(c in GLOB_CHARS for c in path)
+
+
+def infer_format(path: str) -> str | None:
+    if is_glob(path):
+        return "text"
+    return FORMATS_BY_SUFFIX.get(Path(path).suffix.lower())
+
+
+class Source:
+    """One input of a job: a file (or glob), its format, and how to name a record's place."""
+
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        *,
+        display: str,
+        base_dir: Path,
+        encoding: str = "utf-8",
+        limit: int | None = None,
+    ) -> None:
+        self.path = path
+        self.format = fmt
+        self.display = display  # the path as the user wrote it
+        self.base_dir = base_dir
+        self.encoding = encoding
+        self.limit = limit
+        self._text_files: list[Path] | None = None
+
+    def where(self, position: int) -> str:
+        if self.format == "parquet":
+            return f"{self.display} row {position}"
+        if self.format == "text":
+            return self._relative(self.text_files()[position - 1])
+        return f"{self.display}:{position}"
+
+    def records(self) -> Iterator[Record]:
+        readers = {
+            "jsonl": self._jsonl,
+            "csv": self._csv,
+            "tsv": self._csv,
+            "parquet": self._parquet,
+            "text": self._text,
+        }
+        records = readers[self.format]()
+        return islice(records, self.limit) if self.limit else records
+
+    def text_files(self) -> list[Path]:
+        if self._text_files is None:
+            matches = glob.glob(str(self.path), recursive=True)
+            self._text_files = sorted(Path(m) for m in matches if Path(m).is_file())
+        return self._text_files
+
+    def check_exists(self) -> str | None:
+        """Why this input cannot be read, or None."""
+        if self.format == "text":
+            return None if self.text_files() else f"no files match {self.display}"
+        if not self.path.exists():
+            return f"{self.display} does not exist"
+        if not self.path.is_file():
+            return f"{self.display} is not a file"
+        return None
+
+    def _open_binary(self) -> Any:
+        try:
+            return open(self.path, "rb")
+        except OSError as error:
+            raise InputError(f"{self.display}: cannot read: {error.strerror}") from None
+
+    def _jsonl(self) -> Iterator[Record]:
+        with self._open_binary() as lines:
+            for number, line in enumerate(lines, 1):
+                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                if not line.strip():
+                    continue
+                try:
+                    value = orjson.loads(line)
+                except orjson.JSONDecodeError as error:
+                    detail = f"{error.msg} at column {error.colno}"
+                    raise InputError(f"{self.display}:{number}: not valid JSON: {detail}") from None
+                if not isinstance(value, dict):
+                    kind = type(value).__name__ if value is not None else "null"
+                    raise InputError(f"{self.display}:{number}: expected a JSON object, got {kind}")
+                yield number, value
+
+    def _csv(self) -> Iterator[Record]:
+        csv.field_size_limit(sys.maxsize)
+        delimiter = "\t" if self.format == "tsv" else ","
+        try:
+            handle = open(self.path, encoding=self.encoding, newline="")  # noqa: SIM115 (closed below)
+        except (OSError, LookupError) as error:
+            raise InputError(f"{self.display}: cannot read: {error}") from None
+        with handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            try:
+                yield from self._csv_rows(reader)
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"{self.display}:{reader.line_num + 1}: not {self.encoding} text ({error.reason})"
+                ) from None
+            except csv.Error as error:
+                raise InputError(f"{self.display}:{reader.line_num}: malformed CSV: {error}") from None
+
+    def _csv_rows(self, reader: Any) -> Iterator[Record]:
+        header = next(reader, None)
+        if header is None:
+            return
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        seen: set[str] = set()
+        for name in header:
+            if not name.strip():
+                raise InputError(f"{self.display}:1: the header has an empty column name")
+            if name in seen:
+                raise InputError(f"{self.display}:1: the header names column '{name}' twice")
+            seen.add(name)
+        width = len(header)
+        start = reader.line_num + 1
+        for row in reader:
+            if row:
+                if len(row) != width:
+                    raise InputError(
+                        f"{self.display}:{start}: expected {width} fields as in the header, got {len(row)}"
+                    )
+                yield start, dict(zip(header, row, strict=True))
+            start = reader.line_num + 1
+
+    def _parquet(self) -> Iterator[Record]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(self.path)
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{self.display}: not a readable Parquet file: {error}") from None
+        number = 0
+        with parquet:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                for row in batch.to_pylist():
+                    number += 1
+                    yield number, row
+
+    def _text(self) -> Iterator[Record]:
+        for index, path in enumerate(self.text_files(), 1):
+            try:
+                text = path.read_text(encoding=self.encoding)
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"{self._relative(path)}: not {self.encoding} text ({error.reason})"
+                ) from None
+            except OSError as error:
+                raise InputError(f"{self._relative(path)}: cannot read: {error.strerror}") from None
+            yield index, {"path": self._relative(path), "name": path.name, "text": text}
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.base_dir.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def source_for(spec: JobSpec) -> Source:
+    """The source a job's ``input`` block describes."""
+    inp = spec.input
+    return Source(
+        inp.resolved,
+        inp.format,
+        display=display_path(inp.resolved),
+        base_dir=spec.base_dir,
+        encoding=inp.encoding,
+        limit=inp.limit,
+    )
+
+
+def display_path(path: Path) -> str:
+    """``path`` as a user in the current directory would type it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if relative.startswith(".." + os.sep + "..") else relative

@@ -1,0 +1,330 @@
+"""Schema-valid spec data → ``JobSpec``, with the semantic checks that need no input records."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import jsonschema
+
+from batchspec.errors import Diagnostic
+from batchspec.pricing import price_for
+from batchspec.pricing.table import Price
+from batchspec.providers import get_provider
+from batchspec.sources import Source, display_path, infer_format
+from batchspec.spec.model import (
+    CacheSpec,
+    ExecutionSpec,
+    InputSpec,
+    JobSpec,
+    MessageTemplate,
+    ModelSpec,
+    OutputSpec,
+    PromptSpec,
+    RateLimits,
+    TemplateSource,
+)
+from batchspec.spec.units import parse_duration, parse_size
+from batchspec.spec.yamlsrc import Locator
+
+OUTPUT_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".sqlite": "sqlite",
+    ".db": "sqlite",
+}
+
+
+class Builder:
+    """Builds a JobSpec, collecting every semantic problem instead of stopping at the first."""
+
+    def __init__(self, data: dict[str, Any], locator: Locator, spec_path: Path) -> None:
+        self.data = data
+        self.locator = locator
+        self.spec_path = spec_path
+        self.base = spec_path.parent
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+
+    def error(
+        self, path: tuple[str | int, ...], message: str, hint: str = "", *, at_key: bool = False
+    ) -> None:
+        self.errors.append(self.locator.diagnostic(path, message, hint, at_key=at_key))
+
+    def warn(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        self.warnings.append(self.locator.diagnostic(path, message, hint))
+
+    def build(self, state_override: Path | None) -> JobSpec:
+        data = self.data
+        models = self._models()
+        execution = self._execution(models)
+        pricing = {name: Price(**fields) for name, fields in data.get("pricing", {}).items()}
+        self._check_prices(models, pricing)
+        name = data["name"]
+        state_path = state_override or self._path(data.get("state", {}).get("path", f".batchspec/{name}.db"))
+        return JobSpec(
+            name=name,
+            spec_path=self.spec_path,
+            input=self._input(),
+            prompt=self._prompt(),
+            models=models,
+            output=self._output(),
+            state_path=state_path,
+            execution=execution,
+            cache=self._cache(),
+            pricing=MappingProxyType(pricing),
+            description=data.get("description", ""),
+            locator=self.locator,
+        )
+
+    def check_sections(self, broken: set[str]) -> list[TemplateSource]:
+        """Semantic checks of the sections that passed the schema, when others did not, so one
+        run of `validate` reports everything. Returns the templates to syntax-check."""
+        sections = {"input": self._input, "model": self._models, "output": self._output, "cache": self._cache}
+        for name, check in sections.items():
+            if name not in broken and name in self.data:
+                with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+                    check()
+        if "prompt" in broken or "prompt" not in self.data:
+            return []
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            return [m.content for m in self._prompt().messages]
+        return []
+
+    def _path(self, value: str) -> Path:
+        return (self.base / Path(value).expanduser()).absolute()
+
+    def _input(self) -> InputSpec:
+        raw = self.data["input"]
+        path = raw["path"]
+        fmt = raw.get("format") or infer_format(path)
+        if fmt is None:
+            self.error(
+                ("input", "path"),
+                f"cannot tell the format of '{path}'",
+                "use .jsonl, .ndjson, .csv, .tsv, .parquet or a glob like docs/*.txt, or set input.format",
+            )
+            fmt = "jsonl"
+        spec = InputSpec(
+            path=path,
+            resolved=self._path(path),
+            format=fmt,
+            id=raw.get("id"),
+            limit=raw.get("limit"),
+            encoding=raw.get("encoding", "utf-8"),
+        )
+        problem = Source(
+            spec.resolved, fmt, display=display_path(spec.resolved), base_dir=self.base
+        ).check_exists()
+        if problem:
+            self.error(("input", "path"), problem, "paths are relative to the spec file")
+        return spec
+
+    def _prompt(self) -> PromptSpec:
+        raw = self.data["prompt"]
+        if "messages" in raw:
+            messages = tuple(
+                MessageTemplate(
+                    m["role"], self._inline(("prompt", "messages", i, "content")), m.get("cache", False)
+                )
+                for i, m in enumerate(raw["messages"])
+            )
+            return PromptSpec(messages)
+        result = []
+        if "system" in raw:
+            result.append(MessageTemplate("system", self._inline(("prompt", "system"))))
+        user = self._inline(("prompt", "user")) if "user" in raw else self._template_file()
+        result.append(MessageTemplate("user", user))
+        return PromptSpec(tuple(result))
+
+    def _inline(self, path: tuple[str | int, ...]) -> TemplateSource:
+        node: Any = self.data
+        for part in path:
+            node = node[part]
+        key = ".".join(p if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
+        return TemplateSource(
+            node, self.locator.file, self.locator.content_line(path), key, self.locator.content_column(path)
+        )
+
+    def _template_file(self) -> TemplateSource:
+        value = self.data["prompt"]["user_file"]
+        path = self._path(value)
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
+            self.error(
+                ("prompt", "user_file"), f"template file {value} {reason}", "paths are relative to the spec"
+            )
+            text = ""
+        return TemplateSource(text, display_path(path), 1, "prompt.user_file")
+
+    def _models(self) -> tuple[ModelSpec, ...]:
+        raw = self.data["model"]
+        blocks = raw if isinstance(raw, list) else [raw]
+        models = []
+        labels: dict[str, int] = {}
+        for i, block in enumerate(blocks):
+            path: tuple[str | int, ...] = ("model", i) if isinstance(raw, list) else ("model",)
+            model = self._model(block, path)
+            if model.label in labels:
+                self.error(
+                    (*path, "label") if "label" in block else (*path, "name"),
+                    f"model '{model.label}' is listed twice",
+                    "give each entry a distinct `label` (used in output rows and batch names)",
+                )
+            labels[model.label] = i
+            models.append(model)
+        return tuple(models)
+
+    def _model(self, block: Mapping[str, Any], path: tuple[str | int, ...]) -> ModelSpec:
+        provider = get_provider(block["provider"])
+        params = dict(block.get("params", {}))
+        for key in params:
+            if key not in provider.known_params:
+                close = difflib.get_close_matches(key, sorted(provider.known_params), n=1, cutoff=0.6)
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else (
+                        f"not a {provider.name} request parameter batchspec knows; "
+                        "put it under extra_params to send it anyway"
+                    )
+                )
+                self.error(
+                    (*path, "params", key),
+                    f"unknown parameter '{key}' for {provider.name}",
+                    hint,
+                    at_key=True,
+                )
+        for key in sorted(provider.required_params - set(params) - set(block.get("extra_params", {}))):
+            self.error(
+                (*path, "params"), f"{provider.name} requires params.{key}", "e.g. params: {max_tokens: 1024}"
+            )
+        if params.get("n", 1) != 1:
+            self.error(
+                (*path, "params", "n"), "n must be 1", "batchspec stores one output per record and model"
+            )
+        schema = block.get("response_schema")
+        if schema is not None:
+            try:
+                jsonschema.validators.validator_for(schema).check_schema(schema)
+            except jsonschema.SchemaError as error:
+                self.error((*path, "response_schema"), f"not a valid JSON Schema: {error.message}")
+            if "response_format" in params or "output_config" in params:
+                self.error(
+                    (*path, "response_schema"),
+                    "response_schema and params.response_format/output_config both ask for structured output",
+                    "keep one",
+                )
+        return ModelSpec(
+            provider=provider.name,
+            name=block["name"],
+            label=block.get("label", block["name"]),
+            params=MappingProxyType(params),
+            extra_params=MappingProxyType(dict(block.get("extra_params", {}))),
+            base_url=block.get("base_url"),
+            api_key_env=block.get("api_key_env", provider.default_api_key_env),
+            response_schema=MappingProxyType(schema) if schema is not None else None,
+        )
+
+    def _execution(self, models: tuple[ModelSpec, ...]) -> ExecutionSpec:
+        raw = self.data.get("execution", {})
+        max_requests = raw.get("max_requests_per_batch")
+        max_bytes = parse_size(raw["max_bytes_per_batch"]) if "max_bytes_per_batch" in raw else None
+        for model in models:
+            limits = get_provider(model.provider).limits
+            if max_requests is not None and max_requests > limits.hard_max_requests:
+                self.error(
+                    ("execution", "max_requests_per_batch"),
+                    f"{model.provider} accepts at most {limits.hard_max_requests:,} requests per batch",
+                )
+            if max_bytes is not None and max_bytes > limits.hard_max_bytes:
+                self.error(
+                    ("execution", "max_bytes_per_batch"),
+                    f"{model.provider} accepts at most {limits.hard_max_bytes // 1_000_000} MB per batch",
+                )
+        rates = raw.get("rate_limits", {})
+        return ExecutionSpec(
+            mode=raw.get("mode", "batch"),
+            max_requests_per_batch=max_requests,
+            max_bytes_per_batch=max_bytes,
+            max_concurrent_batches=raw.get("max_concurrent_batches", 4),
+            poll_interval=parse_duration(raw.get("poll_interval", 60)),
+            max_attempts=raw.get("max_attempts", 3),
+            rate_limits=RateLimits(rates.get("requests_per_minute"), rates.get("tokens_per_minute")),
+            concurrency=raw.get("concurrency", 32),
+            max_cost_usd=raw.get("max_cost_usd"),
+        )
+
+    def _cache(self) -> CacheSpec:
+        raw = self.data.get("cache", {})
+        caching = raw.get("prompt_caching", False)
+        if caching and not self._has_cacheable_prefix():
+            self.warn(
+                ("cache", "prompt_caching"),
+                "nothing to cache: the prompt has no system prompt or message marked `cache: true`",
+            )
+        path = raw.get("responses_path")
+        return CacheSpec(
+            prompt_caching=caching,
+            ttl=raw.get("ttl", "5m"),
+            responses=raw.get("responses", False),
+            responses_path=self._path(path) if path else None,
+        )
+
+    def _has_cacheable_prefix(self) -> bool:
+        prompt = self.data["prompt"]
+        return "system" in prompt or any(
+            m.get("cache") or m.get("role") == "system" for m in prompt.get("messages", [])
+        )
+
+    def _output(self) -> OutputSpec:
+        raw = self.data["output"]
+        path = self._path(raw["path"])
+        fmt = raw.get("format") or OUTPUT_FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            self.error(
+                ("output", "path"),
+                f"cannot tell the output format of '{raw['path']}'",
+                "use .jsonl, .csv, .parquet, .sqlite or .db, or set output.format",
+            )
+            fmt = "jsonl"
+        errors_path = (
+            self._path(raw["errors"]) if "errors" in raw else path.with_name(path.stem + ".errors.jsonl")
+        )
+        errors_format = OUTPUT_FORMATS.get(errors_path.suffix.lower())
+        if errors_format is None:
+            self.error(
+                ("output", "errors"),
+                f"cannot tell the format of '{errors_path.name}'",
+                "use .jsonl, .csv, .parquet, .sqlite or .db",
+            )
+            errors_format = "jsonl"
+        if errors_path == path:
+            self.error(("output", "errors"), "the errors file is the output file", "give it its own path")
+        include = raw.get("include")
+        return OutputSpec(
+            path=path,
+            format=fmt,
+            errors_path=errors_path,
+            errors_format=errors_format,
+            include=tuple(include) if include is not None else None,
+        )
+
+    def _check_prices(self, models: tuple[ModelSpec, ...], overrides: Mapping[str, Price]) -> None:
+        for i, model in enumerate(models):
+            if price_for(model.name, overrides) is None:
+                listed = isinstance(self.data["model"], list)
+                path: tuple[str | int, ...] = ("model", i, "name") if listed else ("model", "name")
+                self.warn(
+                    path,
+                    f"no price known for model '{model.name}': costs will be reported as unknown",
+                    "add it under `pricing:` in the spec",
+                )

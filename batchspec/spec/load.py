@@ -1,0 +1,88 @@
+"""Load a spec file: YAML → version check → ``${VAR}`` → schema → JobSpec → semantic checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from batchspec.errors import Diagnostic, SpecError
+from batchspec.spec import checks
+from batchspec.spec.build import Builder
+from batchspec.spec.envsubst import substitute
+from batchspec.spec.model import JobSpec
+from batchspec.spec.schema import schema_diagnostics
+from batchspec.spec.yamlsrc import Locator, load_yaml
+
+SUPPORTED_VERSIONS = (1,)
+
+
+def load_spec(
+    path: str | Path,
+    *,
+    state_path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    check_sample: bool = True,
+) -> JobSpec:
+    """The validated spec at ``path``; raises SpecError with every problem found.
+
+    ``check_sample`` also renders the first input records to catch missing template variables.
+    """
+    display = str(path)
+    spec_path = Path(path).absolute()
+    try:
+        text = spec_path.read_text("utf-8")
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(display, 0, 0, "", "no such spec file")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError([Diagnostic(display, 0, 0, "", f"cannot read the spec: {error}")]) from None
+    data, locator = load_yaml(text, display)
+    _check_version(data, locator)
+    data, errors = substitute(data, locator, os.environ if environ is None else environ)
+    errors += schema_diagnostics(data, locator)
+    builder = Builder(data, locator, spec_path)
+    if errors:
+        broken = {str(locator_path[0]) for locator_path in _paths_of(errors, locator)}
+        templates = builder.check_sections(broken)
+        raise SpecError(errors + builder.errors + checks.syntax_diagnostics(templates))
+    override = Path(state_path).absolute() if state_path is not None else None
+    spec = builder.build(override)
+    errors = builder.errors + checks.template_diagnostics(spec)
+    if errors:
+        raise SpecError(errors)
+    if check_sample:
+        errors = checks.sample_diagnostics(spec)
+        if errors:
+            raise SpecError(errors)
+    return dataclasses.replace(spec, warnings=tuple(builder.warnings))
+
+
+def _paths_of(errors: list[Diagnostic], locator: Locator) -> list[tuple[str, ...]]:
+    """The top-level section each diagnostic is in (by its dotted path)."""
+    return [(d.path.split(".")[0].split("[")[0],) if d.path else ("",) for d in errors]
+
+
+def _check_version(data: Any, locator: Locator) -> None:
+    """The version decides what the rest means, so it is checked before anything else."""
+    if not isinstance(data, dict):
+        raise SpecError(
+            [
+                locator.diagnostic(
+                    (), "the spec must be a mapping of keys to values", "start from `batchspec init`"
+                )
+            ]
+        )
+    if "version" not in data:
+        raise SpecError(
+            [locator.diagnostic((), "missing required key 'version'", "add `version: 1` at the top")]
+        )
+    version = data["version"]
+    if version not in SUPPORTED_VERSIONS:
+        hint = (
+            "this batchspec reads version 1; upgrade batchspec"
+            if isinstance(version, int) and version > 1
+            else "use `version: 1`"
+        )
+        raise SpecError([locator.diagnostic(("version",), f"unsupported spec version {version!r}", hint)])

@@ -1,0 +1,134 @@
+"""The validated job spec as frozen dataclasses: nothing downstream reads the raw YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchspec.errors import Diagnostic
+from batchspec.pricing.table import Price
+from batchspec.spec.yamlsrc import Locator
+from batchspec.spec.yamlsrc import Path as KeyPath
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    path: str  # as written in the spec (a file or a glob)
+    resolved: Path  # absolute; for globs, the pattern made absolute
+    format: str  # jsonl | csv | tsv | parquet | text
+    id: str | None  # a field name, a Jinja expression, or None for the default
+    limit: int | None = None
+    encoding: str = "utf-8"
+
+    @property
+    def id_is_template(self) -> bool:
+        return self.id is not None and ("{{" in self.id or "{%" in self.id)
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """A Jinja template and where its text starts, so template errors can name a spec line."""
+
+    text: str
+    file: str  # the spec, or the template file for user_file
+    line: int  # line of the template's first line in ``file``
+    key: str  # dotted spec path, e.g. prompt.user
+    column: int = 1
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    role: str  # system | user | assistant
+    content: TemplateSource
+    cache: bool = False  # the stable prefix that prompt caching reuses ends here
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    messages: tuple[MessageTemplate, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    provider: str
+    name: str
+    label: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    extra_params: Mapping[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    response_schema: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionSpec:
+    mode: str = "batch"
+    max_requests_per_batch: int | None = None  # None: the provider's default
+    max_bytes_per_batch: int | None = None
+    max_concurrent_batches: int = 4
+    poll_interval: float = 60.0
+    max_attempts: int = 3
+    rate_limits: RateLimits = RateLimits()
+    concurrency: int = 32
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    prompt_caching: bool = False
+    ttl: str = "5m"
+    responses: bool = False
+    responses_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    path: Path
+    format: str
+    errors_path: Path
+    errors_format: str
+    include: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    spec_path: Path
+    input: InputSpec
+    prompt: PromptSpec
+    models: tuple[ModelSpec, ...]
+    output: OutputSpec
+    state_path: Path
+    execution: ExecutionSpec = ExecutionSpec()
+    cache: CacheSpec = CacheSpec()
+    pricing: Mapping[str, Price] = field(default_factory=dict)
+    description: str = ""
+    version: int = 1
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    # Where each key was written, for errors found after loading (template, records).
+    locator: Locator | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.spec_path.parent
+
+    def model(self, label: str) -> ModelSpec:
+        for model in self.models:
+            if model.label == label:
+                return model
+        raise KeyError(label)
+
+    def where(self, path: KeyPath) -> str:
+        """``job.yaml:12:7`` for a spec key, for messages that point at the spec."""
+        if self.locator is None:
+            return str(self.spec_path)
+        position = self.locator.value(path)
+        return f"{self.locator.file}:{position.line}:{position.column}"

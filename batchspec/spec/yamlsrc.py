@@ -1,0 +1,139 @@
+"""YAML loading that remembers where every key and value came from.
+
+PyYAML's ``safe_load`` throws line numbers away, so the node tree is walked here instead: values
+are constructed with the safe constructor, and each path gets the position of its key and value.
+Duplicate keys, which YAML forbids but PyYAML silently overwrites, are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from batchspec.errors import Diagnostic, SpecError
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass
+class Locator:
+    """Positions of the spec's values (and of mapping keys) by their path."""
+
+    file: str
+    lines: list[str] = field(default_factory=list)
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+    # Block scalars (``|``) start their content on the next line; templates need that offset.
+    block_scalars: set[Path] = field(default_factory=set)
+
+    def value(self, path: Path) -> Position:
+        """The position of the value at ``path``, or of its nearest located ancestor."""
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found:
+                return found
+        return Position(1, 1)
+
+    def key(self, path: Path) -> Position:
+        return self.keys.get(path) or self.value(path)
+
+    def content_line(self, path: Path) -> int:
+        """The line on which the text of a string value starts."""
+        line = self.value(path).line
+        return line + 1 if path in self.block_scalars else line
+
+    def content_column(self, path: Path) -> int:
+        """The column where the text of a string value starts (block scalars: its indentation)."""
+        if path not in self.block_scalars:
+            return self.value(path).column
+        line = self.content_line(path)
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return len(text) - len(text.lstrip(" ")) + 1
+
+    def diagnostic(self, path: Path, message: str, hint: str = "", *, at_key: bool = False) -> Diagnostic:
+        pos = self.key(path) if at_key else self.value(path)
+        return Diagnostic(self.file, pos.line, pos.column, dotted(path), message, hint)
+
+
+def dotted(path: Path) -> str:
+    """``("model", 0, "params")`` → ``model[0].params``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
+    """Parse ``text`` into plain Python values plus a ``Locator``; YAML errors become SpecError."""
+    locator = Locator(file, text.splitlines())
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError([Diagnostic(file, 1, 1, "", "the spec is empty", "start from `batchspec init`")])
+        errors: list[Diagnostic] = []
+        data = _build(node, (), loader, locator, errors)
+        if errors:
+            raise SpecError(errors)
+        return data, locator
+    except yaml.MarkedYAMLError as error:
+        raise SpecError([_yaml_diagnostic(error, file)]) from None
+    except yaml.YAMLError as error:
+        raise SpecError([Diagnostic(file, 1, 1, "", f"invalid YAML: {error}")]) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_diagnostic(error: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = error.problem or "invalid YAML"
+    hint = error.context or ""
+    if "\t" in problem or "tab" in problem:
+        hint = "YAML indentation must use spaces, not tabs"
+    return Diagnostic(file, line, column, "", f"invalid YAML: {problem}", hint)
+
+
+def _build(
+    node: yaml.Node, path: Path, loader: yaml.SafeLoader, locator: Locator, errors: list[Diagnostic]
+) -> Any:
+    start = node.start_mark
+    locator.values[path] = Position(start.line + 1, start.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merges
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key)
+            child = (*path, key)
+            if key in result:
+                first = locator.keys[child]
+                mark = key_node.start_mark
+                errors.append(
+                    Diagnostic(
+                        locator.file,
+                        mark.line + 1,
+                        mark.column + 1,
+                        dotted(child),
+                        "duplicate key",
+                        f"already set on line {first.line}; YAML keeps only one",
+                    )
+                )
+                continue
+            locator.keys[child] = Position(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _build(value_node, child, loader, locator, errors)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), loader, locator, errors) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        locator.block_scalars.add(path)
+    return loader.construct_object(node, deep=True)

@@ -1,0 +1,131 @@
+"""The plan's scratch table: every rendered request of this input, diffed against the state.
+
+Millions of requests do not fit in memory, so they go to a throwaway SQLite file; the diff and
+the duplicate checks are then single SQL queries. The state file is only ever attached read-only
+here: planning never changes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from batchspec.state.schema import MIGRATIONS
+
+ItemRow = tuple[int, str, str, str, str, int, int, bytes | None, bytes | None, str]
+
+# How each staged request compares with the state, most decisive first.
+CATEGORY_SQL = """
+    CASE
+        WHEN EXISTS (SELECT 1 FROM state.results s WHERE s.model = i.model
+                     AND s.custom_id = i.custom_id AND s.request_hash = i.request_hash) THEN 'done'
+        WHEN r.custom_id IS NULL THEN 'new'
+        WHEN r.request_hash != i.request_hash THEN 'changed'
+        WHEN r.status = 'failed' THEN 'failed'
+        WHEN r.status = 'submitted' THEN 'in_flight'
+        WHEN r.status = 'done' THEN 'done'
+        WHEN r.attempts > 0 THEN 'retryable'
+        ELSE 'pending'
+    END
+"""
+SEND_CATEGORIES = ("new", "changed", "pending", "retryable")
+
+
+class Staging:
+    def __init__(self, state_path: Path | None) -> None:
+        self._dir = tempfile.mkdtemp(prefix="batchspec-plan-")
+        self.path = Path(self._dir) / "plan.db"
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", "cache_size = -65536"):
+            self.db.execute(f"PRAGMA {pragma}")
+        if state_path is not None and state_path.exists():
+            self.db.execute("ATTACH DATABASE ? AS state", (f"file:{state_path}?mode=ro",))
+        else:  # no state yet: an empty one keeps the queries uniform
+            self.db.execute("ATTACH DATABASE ':memory:' AS state")
+            for _, _, sql in MIGRATIONS:
+                self.db.executescript(sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace(
+                    "CREATE INDEX ", "CREATE INDEX state."))
+        self.db.execute(
+            """CREATE TABLE main.items (
+                ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
+                record_id TEXT NOT NULL, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
+                tokens INTEGER NOT NULL, entry BLOB, body BLOB, place TEXT NOT NULL)"""
+        )
+        self.db.execute("BEGIN")
+
+    def close(self) -> None:
+        self.db.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, rows: Iterable[ItemRow]) -> None:
+        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def finish(self) -> None:
+        """Index what was added; call once, after the last ``add``."""
+        self.db.execute("CREATE INDEX items_key ON items (model, custom_id)")
+        self.db.execute("COMMIT")
+        self.db.execute(f"CREATE TEMP VIEW classified AS SELECT i.*, {CATEGORY_SQL} AS category, "
+                        "r.request_hash AS stored_hash FROM items i LEFT JOIN state.records r "
+                        "ON r.model = i.model AND r.custom_id = i.custom_id")
+
+    def duplicate_record_ids(self, model: str, limit: int) -> list[tuple[str, list[str]]]:
+        rows = self.db.execute(
+            "SELECT record_id, group_concat(place, char(10)) FROM items WHERE model = ? AND record_id IN "
+            "(SELECT record_id FROM items WHERE model = ? GROUP BY record_id HAVING count(*) > 1 LIMIT ?) "
+            "GROUP BY record_id ORDER BY min(ordinal)",
+            (model, model, limit),
+        ).fetchall()
+        return [(row[0], row[1].split("\n")) for row in rows]
+
+    def custom_id_collisions(self, model: str, limit: int) -> list[tuple[str, list[str]]]:
+        """Distinct record ids that map to one custom_id (possible only for crafted ids)."""
+        rows = self.db.execute(
+            "SELECT custom_id, group_concat(DISTINCT record_id) FROM items WHERE model = ? "
+            "GROUP BY custom_id HAVING count(DISTINCT record_id) > 1 LIMIT ?",
+            (model, limit),
+        ).fetchall()
+        return [(row[0], row[1].split(",")) for row in rows]
+
+    def counts(self) -> Iterator[dict[str, Any]]:
+        """Per model and category: requests, bytes, input tokens."""
+        for model, category, n, nbytes, tokens in self.db.execute(
+            "SELECT model, category, count(*), sum(nbytes), sum(tokens) FROM classified GROUP BY 1, 2"
+        ):
+            yield {"model": model, "category": category, "requests": n, "bytes": nbytes, "tokens": tokens}
+
+    def record_count(self) -> int:
+        return int(self.db.execute("SELECT count(DISTINCT ordinal) FROM items").fetchone()[0])
+
+    def to_send(self, model: str) -> Iterator[tuple[str, int, bytes | None]]:
+        """(custom_id, bytes, payload entry) of the requests to send for ``model``, in input order."""
+        marks = ",".join("?" * len(SEND_CATEGORIES))
+        yield from self.db.execute(
+            f"SELECT custom_id, nbytes, entry FROM classified WHERE model = ? AND category IN ({marks}) "
+            "ORDER BY ordinal",
+            (model, *SEND_CATEGORIES),
+        )
+
+    def explain_row(self, model: str, custom_id: str) -> tuple[str, str | None, dict[str, Any] | None]:
+        """(category, stored request body, stored record) of one staged request."""
+        category, stored_hash = self.db.execute(
+            "SELECT category, stored_hash FROM classified WHERE model = ? AND custom_id = ?", (model, custom_id)
+        ).fetchone()
+        body = None
+        record = None
+        if stored_hash is not None:
+            row = self.db.execute("SELECT body FROM state.requests WHERE request_hash = ?", (stored_hash,)).fetchone()
+            body = bytes(row[0]).decode() if row else None
+            cursor = self.db.execute("SELECT * FROM state.records WHERE model = ? AND custom_id = ?", (model, custom_id))
+            names = [d[0] for d in cursor.description]
+            record = dict(zip(names, cursor.fetchone(), strict=True))
+        return category, body, record
