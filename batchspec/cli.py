@@ -33,7 +33,9 @@ def report(error: BatchspecError) -> None:
         click.echo(f"error: {error}", err=True)
 
 
-def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None) -> None:
+def run_guarded(
+    action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None
+) -> None:
     """Run a command; a BatchspecError becomes a message and its exit code, never a traceback."""
     try:
         code = action()
@@ -90,7 +92,9 @@ def validate(spec: Path, state: Path | None) -> None:
 @SPEC
 @STATE
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--explain", "explain_id", metavar="ID", help="Show one record's request and why it is (not) sent.")
+@click.option(
+    "--explain", "explain_id", metavar="ID", help="Show one record's request and why it is (not) sent."
+)
 @click.option(
     "--emit",
     "emit_dir",
@@ -128,3 +132,75 @@ def schema() -> None:
     from batchspec.commands.schema import schema_command
 
     run_guarded(schema_command)
+
+
+@main.command()
+@SPEC
+@STATE
+@click.option(
+    "--no-wait", is_flag=True, help="Submit, collect what is finished, and exit 75 if work is in flight."
+)
+@click.option("--mode", type=click.Choice(["batch", "sync"]), help="Override execution.mode.")
+@click.option(
+    "--retry-failed", is_flag=True, help="Give records that failed for good a fresh set of attempts."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary as the last line.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def run(
+    spec: Path,
+    state: Path | None,
+    no_wait: bool,
+    mode: str | None,
+    retry_failed: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run SPEC: send what the plan shows, collect, retry, and write the outputs."""
+    from batchspec.commands.run import run_command
+    from batchspec.runner import RunOptions
+
+    options = RunOptions(wait=not no_wait, retry_failed=retry_failed, mode=mode, quiet=quiet)
+    run_guarded(lambda: run_command(load(spec, state), options, as_json=as_json))
+
+
+@main.command()
+@SPEC
+@STATE
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(spec: Path, state: Path | None, as_json: bool) -> None:
+    """Show SPEC's batches, record counts, tokens and cost so far."""
+    from batchspec.commands.status import status_command
+
+    run_guarded(lambda: status_command(load(spec, state), as_json=as_json))
+
+
+@main.command()
+@SPEC
+@STATE
+def cancel(spec: Path, state: Path | None) -> None:
+    """Cancel SPEC's in-flight batches; finished results are kept, the rest waits for the next run."""
+    from batchspec.commands.cancel import cancel_command
+
+    run_guarded(lambda: cancel_command(load(spec, state)))
+
+
+@main.command("fake-server")
+@click.option(
+    "--port", type=int, default=8765, show_default=True, help="Port on 127.0.0.1 (0: any free port)."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file of fake server settings (FakeConfig), e.g. faults and rate limits.",
+)
+def fake_server(port: int, config_path: Path | None) -> None:
+    """Serve the fake OpenAI + Anthropic API (for tests, demos and trying specs offline)."""
+    import yaml
+
+    from batchspec.fakeapi import FakeConfig, run_forever
+
+    config = FakeConfig()
+    if config_path is not None:
+        config = FakeConfig.from_dict(yaml.safe_load(config_path.read_text("utf-8")) or {})
+    run_forever(port, config)

@@ -69,6 +69,10 @@ class ProviderError(BatchspecError):
 
     exit_code = ExitCode.PROVIDER
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, None when the provider was not reached
+
 
 class AuthError(ProviderError):
     """The API key is missing or was rejected."""
@@ -78,9 +82,3 @@ class BudgetError(BatchspecError):
     """Submitting would exceed the spec's cost budget."""
 
     exit_code = ExitCode.RECORDS_FAILED
-
-
-def exit_code_for(error: BaseException) -> int:
-    if isinstance(error, BatchspecError):
-        return error.exit_code
-    return ExitCode.PROVIDER

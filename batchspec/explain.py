@@ -36,7 +36,18 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
     requests, where = _find(spec, wanted)
     with Staging(spec.state_path) as staging:
         staging.add(
-            (1, r.model, r.custom_id, r.record_id, r.request_hash, len(r.entry), r.input_tokens, None, None, where)
+            (
+                1,
+                r.model,
+                r.custom_id,
+                r.record_id,
+                r.request_hash,
+                len(r.entry),
+                r.input_tokens,
+                None,
+                None,
+                where,
+            )
             for r in requests
         )
         staging.finish()
@@ -48,8 +59,16 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
             if category == "changed" and stored_body is not None:
                 differences = json_diff(orjson.loads(stored_body), body, "body")
             result.append(
-                Explanation(request.model, request.record_id, request.custom_id, where, category,
-                            _reason(category, record, spec.execution.max_attempts), differences, body)
+                Explanation(
+                    request.model,
+                    request.record_id,
+                    request.custom_id,
+                    where,
+                    category,
+                    _reason(category, record, spec.execution.max_attempts),
+                    differences,
+                    body,
+                )
             )
     return result
 
@@ -95,7 +114,11 @@ def json_diff(old: Any, new: Any, path: str) -> list[str]:
                 lines += json_diff(old[key], new[key], child)
         return lines
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [line for i, (a, b) in enumerate(zip(old, new, strict=True)) for line in json_diff(a, b, f"{path}[{i}]")]
+        return [
+            line
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for line in json_diff(a, b, f"{path}[{i}]")
+        ]
     if old == new:
         return []
     if isinstance(old, str) and isinstance(new, str):

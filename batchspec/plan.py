@@ -169,7 +169,9 @@ def _check_ids(spec: JobSpec, staging: Staging) -> None:
     if collisions:
         lines = [f"{spec.where(('input', 'id'))}: input.id: these record ids map to the same custom_id:"]
         lines += [f"  {cid}: {', '.join(repr(r) for r in ids)}" for cid, ids in collisions]
-        lines.append("  (ids that are not 1-64 of [A-Za-z0-9_-] are shortened with a hash; rename one of them)")
+        lines.append(
+            "  (ids that are not 1-64 of [A-Za-z0-9_-] are shortened with a hash; rename one of them)"
+        )
         raise InputError("\n".join(lines))
 
 

@@ -126,7 +126,9 @@ class Renderer:
             value = record.get(id_field)
             if id_field not in record:
                 fields = ", ".join(sorted(record)) or "none"
-                raise RenderError(where, "input.id", f"the record has no field '{id_field}' (its fields: {fields})")
+                raise RenderError(
+                    where, "input.id", f"the record has no field '{id_field}' (its fields: {fields})"
+                )
         elif self.spec.input.format == "text":
             value = record["path"]
         else:

@@ -19,13 +19,17 @@ def init_command(spec_path: Path, *, force: bool) -> int:
         names = ", ".join(display_path(p) for p in existing)
         raise InputError(f"{names} already exist(s); pass --force to overwrite")
     templates = resources.files("batchspec.templates")
-    spec_text = templates.joinpath("starter.yaml").read_text("utf-8").format(
-        name=name, spec=display_path(spec_path), data="data/sample.jsonl", output=f"out/{name}.jsonl"
+    spec_text = (
+        templates.joinpath("starter.yaml")
+        .read_text("utf-8")
+        .format(name=name, spec=display_path(spec_path), data="data/sample.jsonl", output=f"out/{name}.jsonl")
     )
     data_path.parent.mkdir(parents=True, exist_ok=True)
     data_path.write_text(templates.joinpath("sample.jsonl").read_text("utf-8"), "utf-8")
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(spec_text, "utf-8")
     print(f"Wrote {display_path(spec_path)} and {display_path(data_path)}.")
-    print(f"Next: batchspec validate {display_path(spec_path)}  then  batchspec plan {display_path(spec_path)}")
+    print(
+        f"Next: batchspec validate {display_path(spec_path)}  then  batchspec plan {display_path(spec_path)}"
+    )
     return 0

@@ -14,7 +14,9 @@ from batchspec.spec.model import JobSpec
 SHOWN_BATCHES = 5
 
 
-def plan_command(spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain_id: str | None) -> Plan | None:
+def plan_command(
+    spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain_id: str | None
+) -> Plan | None:
     """Print the plan (or one record's explanation); returns the plan, or None for --explain."""
     if explain_id is not None:
         print_explanation(spec, explain_id, as_json)
@@ -34,8 +36,12 @@ def plan_command(spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain
 
 def print_plan(plan: Plan) -> None:
     spec = plan.spec
-    print(f"Plan for job {spec.name}: {count(plan.records, 'record')} from {display_path(spec.input.resolved)}")
-    print(f"State: {display_path(spec.state_path)}" + ("" if spec.state_path.exists() else " (not created yet)"))
+    print(
+        f"Plan for job {spec.name}: {count(plan.records, 'record')} from {display_path(spec.input.resolved)}"
+    )
+    print(
+        f"State: {display_path(spec.state_path)}" + ("" if spec.state_path.exists() else " (not created yet)")
+    )
     for model in plan.models:
         print()
         _print_model(model, spec.execution.mode)
@@ -56,9 +62,11 @@ def _print_model(model: ModelPlan, mode: str) -> None:
     if not model.to_send:
         return
     limits = model.limits
-    print(f"  to send: {count(model.to_send, 'request')}, {format_bytes(model.send_bytes)}, "
-          f"in {count(len(model.batches), 'batch')} (at most {limits.max_requests:,} requests and "
-          f"{format_bytes(limits.max_bytes)} each)")
+    print(
+        f"  to send: {count(model.to_send, 'request')}, {format_bytes(model.send_bytes)}, "
+        f"in {count(len(model.batches), 'batch')} (at most {limits.max_requests:,} requests and "
+        f"{format_bytes(limits.max_bytes)} each)"
+    )
     for n, batch in enumerate(model.batches[:SHOWN_BATCHES], 1):
         print(f"    batch {n}: {count(batch.requests, 'request')}, {format_bytes(batch.bytes)}")
     if len(model.batches) > SHOWN_BATCHES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batchspec.providers.anthropic import AnthropicProvider
-from batchspec.providers.base import BatchLimits, Provider, RenderedMessage
+from batchspec.providers.base import BatchClient, BatchInfo, BatchLimits, Provider, RenderedMessage
 from batchspec.providers.fake import FakeProvider
 from batchspec.providers.openai import OpenAIProvider
 
@@ -18,4 +18,13 @@ def get_provider(name: str) -> Provider:
     return PROVIDERS[name]
 
 
-__all__ = ["BatchLimits", "PROVIDERS", "Provider", "RenderedMessage", "get_provider", "provider_names"]
+__all__ = [
+    "PROVIDERS",
+    "BatchClient",
+    "BatchInfo",
+    "BatchLimits",
+    "Provider",
+    "RenderedMessage",
+    "get_provider",
+    "provider_names",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchspec.providers.base import BatchLimits, RenderedMessage
+from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 KNOWN_PARAMS = frozenset(
@@ -36,6 +36,7 @@ class AnthropicProvider:
     )
     known_params = KNOWN_PARAMS
     required_params = frozenset({"max_tokens"})
+    ephemeral = False  # batches outlive this process
     batch_file_suffix = ".json"
 
     def build_body(
@@ -62,6 +63,11 @@ class AnthropicProvider:
             body["output_config"] = {"format": {"type": "json_schema", "schema": dict(model.response_schema)}}
         body.update(model.extra_params)
         return body
+
+    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+        from batchspec.providers.anthropic_batch import AnthropicBatchClient
+
+        return AnthropicBatchClient(model, job)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         return f'{{"custom_id":"{custom_id}","params":'.encode() + body_json + b"}"

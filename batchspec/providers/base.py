@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from batchspec.outcomes import Outcome
 
 if TYPE_CHECKING:
     from batchspec.spec.model import CacheSpec, ModelSpec
@@ -32,6 +35,7 @@ class Provider(Protocol):
     known_params: frozenset[str]
     required_params: frozenset[str]
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
+    ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
 
     def build_body(
         self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec
@@ -46,3 +50,51 @@ class Provider(Protocol):
     def batch_payload(self, entries: list[bytes]) -> bytes:
         """The whole batch payload as the provider receives it."""
         ...
+
+    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+        """A client for ``model``'s batches; raises AuthError without a usable key."""
+        ...
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What a provider says about a batch, in provider-neutral terms."""
+
+    provider_batch_id: str
+    status: str  # the provider's own status word
+    ended: bool  # nothing will change any more: results can be collected
+    counts: dict[str, int] = field(default_factory=dict)
+    timestamps: dict[str, str | None] = field(default_factory=dict)  # batches table column → ISO 8601
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: tuple[str, ...] = ()  # why a batch failed as a whole
+    failed: bool = False  # failed as a whole (validation): no per-request results
+
+
+class BatchClient(Protocol):
+    """One provider account and model, as the runner uses it in batch mode."""
+
+    def submit(
+        self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]
+    ) -> BatchInfo:
+        """Create a batch from ``payload``; ``on_upload`` records an uploaded file id first."""
+        ...
+
+    def find(self, local_key: str, not_before: str, count: int, known: set[str]) -> BatchInfo | None:
+        """The batch an interrupted ``submit`` may have created, if the provider has it."""
+        ...
+
+    def retrieve(self, provider_batch_id: str) -> BatchInfo: ...
+
+    def outcomes(self, info: BatchInfo) -> Iterator[Outcome | None]:
+        """Every result line of an ended batch; None for a line that cannot be read."""
+        ...
+
+    def cancel(self, provider_batch_id: str) -> BatchInfo: ...
+
+    def discard_upload(self, input_file_id: str) -> None:
+        """Delete an uploaded input file that no batch uses (after an interrupted submit)."""
+        ...
+
+    def close(self) -> None: ...

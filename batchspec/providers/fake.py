@@ -1,10 +1,55 @@
-"""`provider: fake`: OpenAI's wire format, answered by the built-in fake API server (offline)."""
+"""`provider: fake`: OpenAI's wire format, answered by a fake API server started in this process.
+
+It makes the whole path (render → SDK → HTTP → results → state → sinks) runnable offline, for the
+quickstart and for trying a spec. Its batches live only as long as the process, so a batch it no
+longer knows after a restart is re-sent rather than treated as an error. Set
+``BATCHSPEC_FAKE_CONFIG`` to a YAML file of ``FakeConfig`` settings to inject faults or delays.
+"""
 
 from __future__ import annotations
 
-from batchspec.providers.openai import OpenAIProvider
+import atexit
+import os
+import threading
+from pathlib import Path
+
+import yaml
+
+from batchspec.errors import InputError
+from batchspec.providers.base import BatchClient
+from batchspec.providers.openai import CHAT_COMPLETIONS, OpenAIProvider
+from batchspec.spec.model import ModelSpec
+
+_lock = threading.Lock()
+_server = None
+
+
+def in_process_server():  # type: ignore[no-untyped-def]
+    """The process's fake API server, started on first use."""
+    global _server
+    from batchspec.fakeapi import FakeAPI, FakeConfig
+
+    with _lock:
+        if _server is None:
+            config = FakeConfig(processing_seconds=0.05)
+            path = os.environ.get("BATCHSPEC_FAKE_CONFIG")
+            if path:
+                try:
+                    config = FakeConfig.from_dict(yaml.safe_load(Path(path).read_text("utf-8")) or {})
+                except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
+                    raise InputError(f"BATCHSPEC_FAKE_CONFIG ({path}): {error}") from None
+            _server = FakeAPI(config).start()
+            atexit.register(_server.stop)
+        return _server
 
 
 class FakeProvider(OpenAIProvider):
     name = "fake"
     default_api_key_env = None
+    ephemeral = True
+
+    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+        from batchspec.providers.openai_batch import OpenAIBatchClient
+
+        url = model.base_url or in_process_server().openai_base_url
+        return OpenAIBatchClient(model, job, provider="fake", endpoint=CHAT_COMPLETIONS, base_url=url)

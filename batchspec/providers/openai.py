@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchspec.providers.base import BatchLimits, RenderedMessage
+from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -54,6 +54,7 @@ class OpenAIProvider:
     )
     known_params = KNOWN_PARAMS
     required_params: frozenset[str] = frozenset()
+    ephemeral = False  # batches outlive this process
     batch_file_suffix = ".jsonl"
 
     def build_body(
@@ -75,6 +76,11 @@ class OpenAIProvider:
             }
         body.update(model.extra_params)
         return body
+
+    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+        from batchspec.providers.openai_batch import OpenAIBatchClient
+
+        return OpenAIBatchClient(model, job, endpoint=CHAT_COMPLETIONS)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.

@@ -75,6 +75,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             model TEXT NOT NULL,
             custom_id TEXT NOT NULL,
             request_hash TEXT NOT NULL,
+            attempt INTEGER NOT NULL,         -- which attempt of the record this submission is
             PRIMARY KEY (local_key, model, custom_id)
         ) WITHOUT ROWID;
 
@@ -84,7 +85,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             model TEXT NOT NULL,
             custom_id TEXT NOT NULL,
             request_hash TEXT NOT NULL,
-            batch_key TEXT,                   -- NULL for sync requests and cache hits
+            batch_key TEXT NOT NULL DEFAULT '',  -- empty for sync requests and cache hits
             attempt INTEGER NOT NULL,
             output TEXT,
             parsed TEXT,                      -- JSON, with response_schema
@@ -107,11 +108,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             model TEXT NOT NULL,
             custom_id TEXT NOT NULL,
             request_hash TEXT NOT NULL,
-            batch_key TEXT,
+            batch_key TEXT NOT NULL DEFAULT '',
             attempt INTEGER NOT NULL,
             code TEXT NOT NULL,
             message TEXT NOT NULL,
             retryable INTEGER NOT NULL,
+            response BLOB,                    -- a billed answer that was unusable (invalid output)
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            sync_cost_usd REAL,
             created_at TEXT NOT NULL,
             UNIQUE (model, custom_id, request_hash, batch_key, attempt)
         );

@@ -47,8 +47,11 @@ class Staging:
         else:  # no state yet: an empty one keeps the queries uniform
             self.db.execute("ATTACH DATABASE ':memory:' AS state")
             for _, _, sql in MIGRATIONS:
-                self.db.executescript(sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace(
-                    "CREATE INDEX ", "CREATE INDEX state."))
+                self.db.executescript(
+                    sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace(
+                        "CREATE INDEX ", "CREATE INDEX state."
+                    )
+                )
         self.db.execute(
             """CREATE TABLE main.items (
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
@@ -74,9 +77,11 @@ class Staging:
         """Index what was added; call once, after the last ``add``."""
         self.db.execute("CREATE INDEX items_key ON items (model, custom_id)")
         self.db.execute("COMMIT")
-        self.db.execute(f"CREATE TEMP VIEW classified AS SELECT i.*, {CATEGORY_SQL} AS category, "
-                        "r.request_hash AS stored_hash FROM items i LEFT JOIN state.records r "
-                        "ON r.model = i.model AND r.custom_id = i.custom_id")
+        self.db.execute(
+            f"CREATE TEMP VIEW classified AS SELECT i.*, {CATEGORY_SQL} AS category, "
+            "r.request_hash AS stored_hash FROM items i LEFT JOIN state.records r "
+            "ON r.model = i.model AND r.custom_id = i.custom_id"
+        )
 
     def duplicate_record_ids(self, model: str, limit: int) -> list[tuple[str, list[str]]]:
         rows = self.db.execute(
@@ -118,14 +123,19 @@ class Staging:
     def explain_row(self, model: str, custom_id: str) -> tuple[str, str | None, dict[str, Any] | None]:
         """(category, stored request body, stored record) of one staged request."""
         category, stored_hash = self.db.execute(
-            "SELECT category, stored_hash FROM classified WHERE model = ? AND custom_id = ?", (model, custom_id)
+            "SELECT category, stored_hash FROM classified WHERE model = ? AND custom_id = ?",
+            (model, custom_id),
         ).fetchone()
         body = None
         record = None
         if stored_hash is not None:
-            row = self.db.execute("SELECT body FROM state.requests WHERE request_hash = ?", (stored_hash,)).fetchone()
+            row = self.db.execute(
+                "SELECT body FROM state.requests WHERE request_hash = ?", (stored_hash,)
+            ).fetchone()
             body = bytes(row[0]).decode() if row else None
-            cursor = self.db.execute("SELECT * FROM state.records WHERE model = ? AND custom_id = ?", (model, custom_id))
+            cursor = self.db.execute(
+                "SELECT * FROM state.records WHERE model = ? AND custom_id = ?", (model, custom_id)
+            )
             names = [d[0] for d in cursor.description]
             record = dict(zip(names, cursor.fetchone(), strict=True))
         return category, body, record

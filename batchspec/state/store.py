@@ -49,7 +49,9 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def create_schema(db: sqlite3.Connection) -> None:
-    db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+    )
     done = {row[0] for row in db.execute("SELECT version FROM migrations")}
     for version, name, sql in MIGRATIONS:
         if version in done:
@@ -171,22 +173,30 @@ def _open_checked(path: Path, job_name: str, *, readonly: bool) -> sqlite3.Conne
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as error:
-        raise StateError(f"{path}: not a batchspec state file, or damaged ({error}); "
-                         "move it away or point --state elsewhere; it was not changed") from None
+        raise StateError(
+            f"{path}: not a batchspec state file, or damaged ({error}); "
+            "move it away or point --state elsewhere; it was not changed"
+        ) from None
     if app_id != APPLICATION_ID or "meta" not in tables:
         db.close()
-        raise StateError(f"{path}: not a batchspec state file (another program's SQLite database?); "
-                         "it was not changed; point --state elsewhere")
+        raise StateError(
+            f"{path}: not a batchspec state file (another program's SQLite database?); "
+            "it was not changed; point --state elsewhere"
+        )
     stored = _meta(db)
     version = int(stored.get("schema_version", "0"))
     if version > SCHEMA_VERSION:
         db.close()
-        raise StateError(f"{path}: written by a newer batchspec ({stored.get('created_by', '?')}, state schema "
-                         f"{version}; this one reads up to {SCHEMA_VERSION}); upgrade batchspec")
+        raise StateError(
+            f"{path}: written by a newer batchspec ({stored.get('created_by', '?')}, state schema "
+            f"{version}; this one reads up to {SCHEMA_VERSION}); upgrade batchspec"
+        )
     if stored.get("job_name") != job_name:
         db.close()
-        raise StateError(f"{path}: holds the state of job '{stored.get('job_name')}', not '{job_name}'; "
-                         "give this job its own state path")
+        raise StateError(
+            f"{path}: holds the state of job '{stored.get('job_name')}', not '{job_name}'; "
+            "give this job its own state path"
+        )
     try:
         db.execute("SELECT count(*) FROM records").fetchone()
     except sqlite3.DatabaseError as error:

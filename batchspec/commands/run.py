@@ -1,0 +1,46 @@
+"""`batchspec run`: do the job, print what happened, exit with the code CI needs."""
+
+from __future__ import annotations
+
+from batchspec.fmt import count, usd
+from batchspec.runner import RunOptions, RunSummary, run_job
+from batchspec.sources import display_path
+from batchspec.spec.model import JobSpec
+
+
+def run_command(spec: JobSpec, options: RunOptions, *, as_json: bool) -> int:
+    summary = run_job(spec, options)
+    print_summary(spec, summary)
+    if as_json:
+        print(summary.to_json())
+    return summary.exit_code
+
+
+def print_summary(spec: JobSpec, s: RunSummary) -> None:
+    print(
+        f"Run {s.run_id} of {spec.name} ({s.mode} mode): {count(s.records, 'record')}, "
+        f"{count(len(spec.models), 'model')}"
+    )
+    print(
+        f"  requests: {s.done:,} done · {s.failed:,} failed for good · {s.pending:,} pending · "
+        f"{s.in_flight:,} in flight"
+    )
+    usage = s.usage
+    cached = usage["cache_read_tokens"]
+    tokens = f"{usage['input_tokens']:,} input ({cached:,} cached), {usage['output_tokens']:,} output"
+    line = f"  job total: {tokens}, cost {usd(usage['cost_usd'])}"
+    if usage["unpriced"]:
+        line += f" + unknown ({count(usage['unpriced'], 'request')} of unpriced models)"
+    elif usage["sync_cost_usd"]:
+        saved = 1 - usage["cost_usd"] / usage["sync_cost_usd"]
+        line += f" (uncached sync: {usd(usage['sync_cost_usd'])}, saved {saved:.0%})"
+    print(line)
+    print(
+        f"  wrote {display_path(spec.output.path)} ({count(s.results_written, 'row')}) and "
+        f"{display_path(spec.output.errors_path)} ({count(s.errors_written, 'row')})"
+    )
+    if s.batches_in_flight:
+        print(
+            f"  {count(len(s.batches_in_flight), 'batch')} still in flight ({', '.join(s.batches_in_flight[:5])}): "
+            "run again later to collect the results"
+        )

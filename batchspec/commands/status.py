@@ -1,0 +1,79 @@
+"""`batchspec status`: the job's batches, records and spend, read from the state (never written)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from batchspec.fmt import count, usd
+from batchspec.sources import display_path
+from batchspec.spec.model import JobSpec
+from batchspec.state import batches as state_batches
+from batchspec.state import queries
+from batchspec.state.store import StateStore
+
+SHOWN = ("submitted_at", "in_progress_at", "completed_at", "expires_at")
+
+
+def status_data(spec: JobSpec) -> dict[str, Any] | None:
+    store = StateStore.read(spec.state_path, spec.name)
+    if store is None:
+        return None
+    with store:
+        run_id = queries.latest_run(store.db)
+        return {
+            "job": spec.name,
+            "state": str(spec.state_path),
+            "run": run_id,
+            "records": queries.record_counts(store.db, run_id),
+            "usage": queries.usage_totals(store.db),
+            "batches": [
+                {
+                    "local_key": b.local_key,
+                    "provider": b.provider,
+                    "model": b.model,
+                    "provider_batch_id": b.provider_batch_id,
+                    "status": b.status,
+                    "requests": b.request_count,
+                    "counts": b.counts,
+                    "collected": b.collected_at is not None,
+                    **{name: b.timestamps.get(name) for name in SHOWN},
+                    "cost_usd": b.cost_usd,
+                }
+                for b in state_batches.batches(store.db)
+            ],
+        }
+
+
+def status_command(spec: JobSpec, *, as_json: bool) -> int:
+    data = status_data(spec)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
+    if data is None:
+        print(f"{spec.name}: not run yet (no state at {display_path(spec.state_path)})")
+        return 0
+    records = data["records"]
+    print(f"Job {spec.name} (state {display_path(spec.state_path)})")
+    print(
+        f"  requests: {records['done']:,} done · {records['failed']:,} failed for good · "
+        f"{records['pending']:,} pending · {records['submitted']:,} in flight"
+    )
+    usage = data["usage"]
+    print(
+        f"  tokens: {usage['input_tokens']:,} input ({usage['cache_read_tokens']:,} cached read, "
+        f"{usage['cache_write_tokens']:,} cache write), {usage['output_tokens']:,} output; "
+        f"cost {usd(usage['cost_usd'])}" + (" + unknown" if usage["unpriced"] else "")
+    )
+    print(f"  {count(len(data['batches']), 'batch')}:")
+    for b in data["batches"]:
+        when = " ".join(f"{name.removesuffix('_at')} {b[name]}" for name in SHOWN if b[name])
+        counts = ", ".join(f"{k} {v:,}" for k, v in b["counts"].items())
+        state = "collected" if b["collected"] else "in flight"
+        print(
+            f"    {b['provider_batch_id'] or b['local_key']} ({b['model']}): {b['status']}, {state}; "
+            f"{count(b['requests'], 'request')}" + (f" [{counts}]" if counts else "")
+        )
+        if when:
+            print(f"      {when}")
+    return 0

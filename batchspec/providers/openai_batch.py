@@ -1,0 +1,229 @@
+"""The OpenAI Batch API through the official SDK: upload, create, poll, download, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import openai
+import orjson
+
+from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
+from batchspec.pricing import Usage
+from batchspec.providers.base import BatchInfo
+from batchspec.providers.classify import is_retryable
+from batchspec.providers.credentials import api_key
+from batchspec.providers.sdkcalls import call, translate
+from batchspec.spec.model import ModelSpec
+
+ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+METADATA_KEY = "batchspec_key"
+LOOKUP_SLACK_SECONDS = 600  # clock skew allowed between us and the provider when finding a batch
+_TIMESTAMPS = {
+    "created_at": "submitted_at",
+    "in_progress_at": "in_progress_at",
+    "finalizing_at": "finalizing_at",
+    "completed_at": "completed_at",
+    "failed_at": "failed_at",
+    "expired_at": "expired_at",
+    "expires_at": "expires_at",
+    "cancelling_at": "cancelling_at",
+    "cancelled_at": "cancelled_at",
+}
+NOT_RUN = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+
+
+class OpenAIBatchClient:
+    def __init__(
+        self,
+        model: ModelSpec,
+        job: str,
+        *,
+        provider: str = "openai",
+        endpoint: str,
+        base_url: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.job = job
+        self.endpoint = endpoint
+        url = base_url or model.base_url
+        self.where = url or "api.openai.com"
+        self.client = openai.OpenAI(
+            api_key=api_key(provider, model.api_key_env, url), base_url=url, max_retries=0, timeout=120
+        )
+
+    def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
+        return call(self.provider, self.where, what, fn, retry=retry)
+
+    def submit(
+        self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]
+    ) -> BatchInfo:
+        upload = self._call(
+            "upload the batch file",
+            lambda: self.client.files.create(
+                file=(f"{local_key}.jsonl", payload, "application/jsonl"), purpose="batch"
+            ),
+        )
+        on_upload(upload.id)
+        # Not retried blindly: a lost answer may mean the batch exists. The caller looks it up first.
+        batch = self._call(
+            "create the batch",
+            lambda: self.client.batches.create(
+                input_file_id=upload.id,
+                endpoint=self.endpoint,  # type: ignore[arg-type]
+                completion_window="24h",
+                metadata={METADATA_KEY: local_key, "batchspec_job": self.job[:512]},
+            ),
+            retry=False,
+        )
+        return _info(batch)
+
+    def find(self, local_key: str, not_before: str, count: int, known: set[str]) -> BatchInfo | None:
+        oldest = _unix(not_before) - LOOKUP_SLACK_SECONDS
+
+        def search() -> BatchInfo | None:
+            for batch in self.client.batches.list(limit=100):  # newest first, pages on demand
+                if batch.created_at < oldest:
+                    return None
+                if (batch.metadata or {}).get(METADATA_KEY) == local_key and batch.id not in known:
+                    return _info(batch)
+            return None
+
+        result: BatchInfo | None = self._call("list batches", search)
+        return result
+
+    def retrieve(self, provider_batch_id: str) -> BatchInfo:
+        return _info(self._call("check a batch", lambda: self.client.batches.retrieve(provider_batch_id)))
+
+    def cancel(self, provider_batch_id: str) -> BatchInfo:
+        return _info(self._call("cancel a batch", lambda: self.client.batches.cancel(provider_batch_id)))
+
+    def discard_upload(self, input_file_id: str) -> None:
+        try:
+            self._call("delete an unused upload", lambda: self.client.files.delete(input_file_id))
+        except openai.NotFoundError:
+            pass
+
+    def outcomes(self, info: BatchInfo) -> Iterator[Outcome | None]:
+        for file_id in (info.output_file_id, info.error_file_id):
+            if file_id:
+                yield from self._file_outcomes(file_id)
+
+    def _file_outcomes(self, file_id: str) -> Iterator[Outcome | None]:
+        # Parsed line by line from the stream: a 100 MB output file is never held whole. A broken
+        # download is not retried here; the collecting transaction rolls back and is tried again.
+        try:
+            with self.client.files.with_streaming_response.content(file_id) as response:
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield parse_line(line)
+        except (openai.APIConnectionError, openai.APIStatusError) as error:
+            raise translate(error, self.provider, self.where, "download batch results") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def parse_line(line: str | bytes) -> Outcome | None:
+    """One line of a batch output or error file."""
+    try:
+        data = orjson.loads(line)
+        custom_id = data["custom_id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    response = data.get("response")
+    error = data.get("error")
+    if isinstance(response, dict) and 200 <= int(response.get("status_code") or 0) < 300:
+        return chat_outcome(custom_id, response.get("body") or {})
+    if isinstance(response, dict):
+        body = response.get("body") or {}
+        detail = body.get("error") if isinstance(body, dict) else None
+        detail = detail if isinstance(detail, dict) else {}
+        code = detail.get("code") or detail.get("type") or f"http_{response.get('status_code')}"
+        status = int(response.get("status_code") or 0) or None
+        return Outcome(
+            custom_id,
+            ERRORED,
+            response=body if isinstance(body, dict) else None,
+            error_code=code,
+            error_message=str(detail.get("message") or ""),
+            retryable=is_retryable(status, code, detail.get("type")),
+        )
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") or "unknown_error"
+    if code in NOT_RUN:
+        return Outcome(
+            custom_id,
+            UNPROCESSED,
+            error_code=code,
+            error_message=f"the batch {NOT_RUN[code]} before this request ran",
+        )
+    return Outcome(
+        custom_id,
+        ERRORED,
+        error_code=code,
+        error_message=str(error.get("message") or ""),
+        retryable=is_retryable(None, code),
+    )
+
+
+def chat_outcome(custom_id: str, body: dict[str, Any]) -> Outcome:
+    """A successful chat completion: its text (or tool call arguments) and usage."""
+    usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    tokens = Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cache_read_tokens=int(details.get("cached_tokens") or 0),
+    )
+    choices = body.get("choices") or [{}]
+    message = choices[0].get("message") or {}
+    if message.get("content") is None and message.get("refusal"):
+        return Outcome(
+            custom_id,
+            ERRORED,
+            response=body,
+            usage=tokens,
+            error_code="refusal",
+            error_message=str(message["refusal"]),
+            retryable=False,
+        )
+    text = message.get("content")
+    if text is None and message.get("tool_calls"):
+        calls = message["tool_calls"]
+        text = calls[0]["function"]["arguments"] if len(calls) == 1 else orjson.dumps(calls).decode()
+    return Outcome(custom_id, SUCCEEDED, response=body, output=text or "", usage=tokens)
+
+
+def _info(batch: Any) -> BatchInfo:
+    counts = batch.request_counts
+    errors = tuple(
+        f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+        for e in ((batch.errors.data or []) if batch.errors else [])
+    )
+    return BatchInfo(
+        provider_batch_id=batch.id,
+        status=batch.status,
+        ended=batch.status in ENDED,
+        counts={"total": counts.total, "completed": counts.completed, "failed": counts.failed}
+        if counts
+        else {},
+        timestamps={column: _iso(getattr(batch, field, None)) for field, column in _TIMESTAMPS.items()},
+        input_file_id=batch.input_file_id,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        errors=errors,
+        failed=batch.status == "failed",
+    )
+
+
+def _iso(seconds: int | None) -> str | None:
+    if not seconds:
+        return None
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _unix(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,77 @@
+"""Calling the SDKs: one retry policy (ours; the SDKs' own retries are off) and one place where
+SDK exceptions become batchspec errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anthropic
+import openai
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from batchspec.errors import AuthError, ProviderError
+from batchspec.providers.credentials import redact
+
+T = TypeVar("T")
+CONTROL_ATTEMPTS = 4  # for submit/poll/download calls; requests inside batches are retried by the runner
+
+_CONNECTION = (openai.APIConnectionError, anthropic.APIConnectionError)
+_STATUS = (openai.APIStatusError, anthropic.APIStatusError)
+
+
+def status_of(error: BaseException) -> int | None:
+    return getattr(error, "status_code", None) if isinstance(error, _STATUS) else None
+
+
+def is_transient(error: BaseException) -> bool:
+    status = status_of(error)
+    if status is not None:
+        return (status in (408, 409, 429) or status >= 500) and not _is_quota(error)
+    return isinstance(error, _CONNECTION)
+
+
+def _is_quota(error: BaseException) -> bool:
+    body = getattr(error, "body", None)
+    text = str(body) if body is not None else str(error)
+    return "insufficient_quota" in text or "credit balance" in text
+
+
+def call(provider: str, where: str, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:
+    """``fn()`` with transient failures retried (unless ``retry`` is False, for calls that are not
+    safe to repeat) and every failure translated. ``where`` names the endpoint for messages."""
+    retrying = Retrying(
+        stop=stop_after_attempt(CONTROL_ATTEMPTS if retry else 1),
+        wait=wait_exponential_jitter(initial=0.5, max=8),
+        retry=retry_if_exception(is_transient),
+        reraise=True,
+    )
+    try:
+        return retrying(fn)
+    except (*_CONNECTION, *_STATUS) as error:
+        raise translate(error, provider, where, what) from None
+
+
+def translate(error: BaseException, provider: str, where: str, what: str) -> ProviderError:
+    status = status_of(error)
+    message = redact(_message(error))
+    if status in (401, 403):
+        return AuthError(
+            f"{provider} ({where}) rejected the API key while trying to {what}: {status} {message}", status
+        )
+    if status is None:
+        return ProviderError(f"cannot reach {provider} at {where} to {what}: {message}")
+    if _is_quota(error):
+        return ProviderError(
+            f"{provider} ({where}): the account has no quota or credit left ({status} {message})", status
+        )
+    return ProviderError(f"{provider} ({where}) failed to {what}: {status} {message}", status)
+
+
+def _message(error: BaseException) -> str:
+    body: Any = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(error, "message", None) or error) or type(error).__name__

@@ -1,0 +1,104 @@
+"""`run`: plan, take the plan into the state, execute (batch or sync), write the sinks, summarise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from batchspec.errors import ExitCode
+from batchspec.plan import build_plan
+from batchspec.runner.batch import Engine
+from batchspec.runner.progress import Progress
+from batchspec.sinks import write_outputs
+from batchspec.spec.model import JobSpec
+from batchspec.state import batches as state_batches
+from batchspec.state import queries
+from batchspec.state.records import end_run, merge_plan, retry_failed, start_run
+from batchspec.state.store import StateStore
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    wait: bool = True  # False: submit, collect what is finished, and return (exit 75 if work is in flight)
+    retry_failed: bool = False  # give records that failed for good a fresh set of attempts
+    mode: str | None = None  # overrides execution.mode
+    quiet: bool = False
+
+
+@dataclass
+class RunSummary:
+    job: str
+    run_id: int
+    mode: str
+    records: int
+    done: int
+    failed: int
+    pending: int
+    in_flight: int
+    batches_in_flight: list[str] = field(default_factory=list)
+    batches_submitted: int = 0
+    results_written: int = 0
+    errors_written: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
+    """Run a job to completion (or, without waiting, as far as it goes now). Safe to repeat."""
+    options = options or RunOptions()
+    mode = options.mode or spec.execution.mode
+    progress = Progress(quiet=options.quiet)
+    store = StateStore.open(spec.state_path, spec.name)
+    try:
+        store.lock()
+        run_id = start_run(store.db, "run", mode)
+        with build_plan(spec, keep_entries=True) as plan:
+            models = {m.label: (m.provider, m.name) for m in spec.models}
+            merge_plan(store.db, plan.staging, run_id, models)
+            records = plan.records
+        if options.retry_failed:
+            retry_failed(store.db, run_id)
+        engine = Engine(spec, store, run_id, progress)
+        try:
+            engine.recover_intents()
+            engine.run(wait=options.wait)
+        finally:
+            engine.close()
+            progress.close()
+        written = write_outputs(spec, store, run_id)
+        summary = _summarise(spec, store, run_id, mode, records, engine.submitted)
+        summary.results_written, summary.errors_written = written.results, written.errors
+        end_run(store.db, run_id, summary.exit_code, records, summary.to_json())
+        return summary
+    finally:
+        progress.close()
+        store.close()
+
+
+def _summarise(
+    spec: JobSpec, store: StateStore, run_id: int, mode: str, records: int, submitted: int
+) -> RunSummary:
+    counts = queries.record_counts(store.db, run_id)
+    flying = state_batches.in_flight(store.db)
+    summary = RunSummary(
+        job=spec.name,
+        run_id=run_id,
+        mode=mode,
+        records=records,
+        done=counts["done"],
+        failed=counts["failed"],
+        pending=counts["pending"],
+        in_flight=counts["submitted"],
+        batches_in_flight=[b.provider_batch_id or b.local_key for b in flying],
+        batches_submitted=submitted,
+        usage=queries.usage_totals(store.db),
+    )
+    if summary.in_flight or summary.pending:
+        summary.exit_code = ExitCode.IN_FLIGHT
+    elif summary.failed:
+        summary.exit_code = ExitCode.RECORDS_FAILED
+    return summary

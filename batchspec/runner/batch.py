@@ -1,0 +1,267 @@
+"""Batch mode: submit, poll, collect, retry, with write-ahead records so a kill never double-submits.
+
+Order of every submission: (1) intent + members + records marked in flight, one transaction;
+(2) upload (its file id recorded); (3) create the batch; (4) its provider id recorded. A process
+killed between (1) and (4) leaves an intent that the next run looks up at the provider before
+anything is sent again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from batchspec.errors import ProviderError, StateError
+from batchspec.fmt import count
+from batchspec.plan import PAYLOAD_WRAPPER, limits_for
+from batchspec.providers import BatchClient, Provider, get_provider
+from batchspec.providers.base import BatchInfo
+from batchspec.runner.finish import Finisher
+from batchspec.runner.progress import Progress, Stats
+from batchspec.spec.model import JobSpec, ModelSpec
+from batchspec.state import batches as state_batches
+from batchspec.state import queries
+from batchspec.state.batches import ABANDONED, BatchRow, Collected
+from batchspec.state.records import sendable
+from batchspec.state.store import StateStore
+
+FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
+POLL_FAILURES_TOLERATED = 5  # consecutive failed polls of one batch before the run stops
+
+
+@dataclass
+class Engine:
+    spec: JobSpec
+    store: StateStore
+    run_id: int
+    progress: Progress
+    clients: dict[str, BatchClient] = field(default_factory=dict)
+    poll_failures: dict[str, int] = field(default_factory=dict)
+    submitted: int = 0
+    collected: int = 0
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.store.db
+
+    def client(self, label: str) -> BatchClient:
+        if label not in self.clients:
+            model = self.spec.model(label)
+            self.clients[label] = get_provider(model.provider).batch_client(model, self.spec.name)
+        return self.clients[label]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+    # -- resuming ---------------------------------------------------------------------------
+
+    def recover_intents(self) -> None:
+        """Settle submissions a killed run left unconfirmed, before anything new is sent."""
+        for batch in state_batches.intents(self.db):
+            if batch.model not in {m.label for m in self.spec.models}:
+                state_batches.release(
+                    self.db, batch.local_key, ABANDONED, "its model is no longer in the spec"
+                )
+                continue
+            client = self.client(batch.model)
+            known = state_batches.known_provider_ids(self.db)
+            found = client.find(batch.local_key, batch.created_at, batch.request_count, known)
+            if found is not None:
+                state_batches.record_provider_state(self.db, batch.local_key, found)
+                self.progress.event(
+                    f"resumed batch {found.provider_batch_id} ({batch.model}), "
+                    "submitted by an interrupted run"
+                )
+                continue
+            if batch.input_file_id:
+                client.discard_upload(batch.input_file_id)
+            state_batches.release(
+                self.db, batch.local_key, ABANDONED, "interrupted before the provider had it"
+            )
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, *, wait: bool) -> None:
+        delay = FIRST_POLL_SECONDS
+        while True:
+            self.poll_all()
+            submitted = self.submit_more()
+            if submitted:
+                delay = FIRST_POLL_SECONDS
+            self.show()
+            flying = state_batches.in_flight(self.db)
+            if not flying:
+                if not self._pending():
+                    return
+                if not submitted:
+                    raise StateError(
+                        "records are pending but none can be submitted; the state is inconsistent"
+                    )
+                continue
+            if not wait:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, self.spec.execution.poll_interval)
+
+    def _pending(self) -> int:
+        counts = queries.record_counts(self.db, self.run_id)
+        return counts["pending"]
+
+    def show(self) -> None:
+        counts = queries.record_counts(self.db, self.run_id)
+        flying = state_batches.in_flight(self.db)
+        self.progress.update(
+            Stats(
+                in_flight_batches=len(flying),
+                collected_batches=self.collected,
+                done=counts["done"],
+                failed=counts["failed"],
+                pending=counts["pending"],
+                in_flight_requests=counts["submitted"],
+            )
+        )
+
+    # -- submitting --------------------------------------------------------------------------
+
+    def submit_more(self) -> bool:
+        """Submit batches until max_concurrent_batches are in flight or nothing is pending."""
+        any_submitted = False
+        limit = self.spec.execution.max_concurrent_batches
+        while len(state_batches.in_flight(self.db)) < limit:
+            if not any(self._submit_one(model) for model in self.spec.models):
+                break
+            any_submitted = True
+        return any_submitted
+
+    def _submit_one(self, model: ModelSpec) -> bool:
+        if len(state_batches.in_flight(self.db)) >= self.spec.execution.max_concurrent_batches:
+            return False
+        provider = get_provider(model.provider)
+        limits = limits_for(self.spec, model)
+        entries: list[bytes] = []
+        items: list[tuple[str, str]] = []
+        size = PAYLOAD_WRAPPER
+        for request in sendable(self.db, model.label, self.run_id, limits.max_requests):
+            entry = provider.batch_entry(request.custom_id, request.body)
+            if entries and size + len(entry) + 2 > limits.max_bytes:
+                break
+            entries.append(entry)
+            items.append((request.custom_id, request.request_hash))
+            size += len(entry) + 2
+        if not entries:
+            return False
+        self._submit(model, provider, entries, items, size)
+        return True
+
+    def _submit(
+        self,
+        model: ModelSpec,
+        provider: Provider,
+        entries: list[bytes],
+        items: list[tuple[str, str]],
+        size: int,
+    ) -> None:
+        local_key = f"{self.spec.name}-r{self.run_id}-{uuid.uuid4().hex[:12]}"
+        payload = provider.batch_payload(entries)
+        state_batches.record_intent(self.db, local_key, self.run_id, model.label, model.provider, items, size)
+        client = self.client(model.label)
+        try:
+            info = client.submit(
+                local_key,
+                payload,
+                len(items),
+                lambda file_id: state_batches.record_upload(self.db, local_key, file_id),
+            )
+        except ProviderError as error:
+            if error.status is not None and 400 <= error.status < 500 and error.status not in (408, 409, 429):
+                # Refused outright: nothing was created, so the records wait for the next run.
+                state_batches.release(self.db, local_key, state_batches.REJECTED, str(error))
+            # Otherwise the answer was lost and the batch may exist: the intent stays for lookup.
+            raise
+        state_batches.record_provider_state(self.db, local_key, info)
+        self.submitted += 1
+        self.progress.event(
+            f"submitted batch {info.provider_batch_id} ({model.label}, {count(len(items), 'request')})"
+        )
+
+    # -- polling and collecting --------------------------------------------------------------
+
+    def poll_all(self) -> None:
+        for batch in state_batches.in_flight(self.db):
+            if batch.model not in {m.label for m in self.spec.models}:
+                continue  # left by an older spec; `cancel` or a spec with that model collects it
+            info = self._poll(batch)
+            if info is not None and info.ended:
+                self.collect(batch, info)
+
+    def _poll(self, batch: BatchRow) -> BatchInfo | None:
+        client = self.client(batch.model)
+        assert batch.provider_batch_id is not None
+        try:
+            info = client.retrieve(batch.provider_batch_id)
+        except ProviderError as error:
+            if error.status == 404 and get_provider(batch.provider).ephemeral:
+                state_batches.release(
+                    self.db, batch.local_key, ABANDONED, "the in-process fake server was restarted"
+                )
+                return None
+            failures = self.poll_failures.get(batch.local_key, 0) + 1
+            self.poll_failures[batch.local_key] = failures
+            if failures >= POLL_FAILURES_TOLERATED or error.status in (401, 403, 404):
+                raise
+            self.progress.event(f"could not check batch {batch.provider_batch_id}: {error} (will retry)")
+            return None
+        self.poll_failures.pop(batch.local_key, None)
+        if info.status != batch.status or info.counts != batch.counts:
+            state_batches.record_provider_state(self.db, batch.local_key, info)
+        return info
+
+    def collect(self, batch: BatchRow, info: BatchInfo) -> Collected:
+        model = self.spec.model(batch.model)
+        finish = Finisher(self.spec, model, batch=True)
+        max_attempts = self.spec.execution.max_attempts
+        batch = state_batches.batches(self.db, "local_key = ?", (batch.local_key,))[0]
+        if info.failed and not info.output_file_id and not info.error_file_id:
+            message = "; ".join(info.errors) or "the provider failed the batch"
+            summary = state_batches.fail_batch(self.db, batch, "batch_failed", message, True, max_attempts)
+        else:
+            outcomes = (finish(o) for o in self.client(batch.model).outcomes(info))
+            summary = state_batches.collect(self.db, batch, outcomes, max_attempts)
+        self.collected += 1
+        self.progress.event(_collected_message(info, batch, summary))
+        return summary
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    def cancel_all(self, *, timeout: float = 600.0) -> int:
+        """Cancel every in-flight batch, collect what they finished; the rest waits for a run."""
+        flying = state_batches.in_flight(self.db)
+        for batch in flying:
+            assert batch.provider_batch_id is not None
+            info = self.client(batch.model).cancel(batch.provider_batch_id)
+            state_batches.record_provider_state(self.db, batch.local_key, info)
+            self.progress.event(f"cancelling batch {batch.provider_batch_id} ({batch.model})")
+        deadline = time.monotonic() + timeout
+        delay = FIRST_POLL_SECONDS
+        while state_batches.in_flight(self.db) and time.monotonic() < deadline:
+            self.poll_all()
+            if state_batches.in_flight(self.db):
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return len(flying)
+
+
+def _collected_message(info: BatchInfo, batch: BatchRow, summary: Collected) -> str:
+    parts = [f"{summary.succeeded:,} succeeded"]
+    if summary.errored:
+        parts.append(f"{summary.errored:,} errored ({summary.failed_for_good:,} for good)")
+    if summary.unprocessed:
+        parts.append(f"{summary.unprocessed:,} not run ({info.status}), to re-send")
+    if summary.missing:
+        parts.append(f"{summary.missing:,} missing from the results, to re-send")
+    if summary.malformed:
+        parts.append(f"{summary.malformed:,} unreadable result lines")
+    return f"collected batch {info.provider_batch_id} ({batch.model}, {info.status}): " + ", ".join(parts)

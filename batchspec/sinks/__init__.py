@@ -1,0 +1,62 @@
+"""Sinks: outputs and errors rewritten from the state at the end of every run (a projection of the
+state, so they never hold duplicates, whatever retries and reruns happened)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchspec.sinks.rows import ERROR_COLUMNS, RESULT_COLUMNS, error_rows, input_field, output_rows
+from batchspec.sinks.writers import write_csv, write_jsonl, write_parquet, write_sqlite
+from batchspec.sources import source_for
+from batchspec.spec.model import JobSpec
+from batchspec.state.store import StateStore
+
+Writer = Callable[[Path, Iterable[dict[str, Any]], list[str]], int]
+
+
+@dataclass(frozen=True)
+class Written:
+    results: int
+    errors: int
+
+
+def _writer(fmt: str, table: str) -> Writer:
+    writers: dict[str, Writer] = {
+        "jsonl": write_jsonl,
+        "csv": write_csv,
+        "parquet": write_parquet,
+        "sqlite": lambda path, rows, columns: write_sqlite(path, rows, columns, table),
+    }
+    return writers[fmt]
+
+
+def write_outputs(spec: JobSpec, store: StateStore, run_id: int) -> Written:
+    out = spec.output
+    needs_columns = out.format != "jsonl" or out.errors_format != "jsonl"
+    names = input_field_names(spec) if needs_columns else []
+    ours = [c for c in RESULT_COLUMNS if c != "parsed" or any(m.response_schema for m in spec.models)]
+    results = _writer(out.format, "results")(
+        out.path, output_rows(spec, store, run_id), ours + [input_field(n, RESULT_COLUMNS) for n in names]
+    )
+    errors = _writer(out.errors_format, "errors")(
+        out.errors_path,
+        error_rows(spec, store, run_id),
+        list(ERROR_COLUMNS) + [input_field(n, ERROR_COLUMNS) for n in names],
+    )
+    return Written(results, errors)
+
+
+def input_field_names(spec: JobSpec) -> list[str]:
+    """Input fields carried into outputs: ``output.include``, or every field seen in the input."""
+    if spec.output.include is not None:
+        return list(spec.output.include)
+    seen: dict[str, None] = {}
+    for _, record in source_for(spec).records():
+        for name in record:
+            seen.setdefault(name, None)
+        if spec.input.format in ("csv", "tsv", "parquet", "text"):
+            break  # every record has the same fields
+    return list(seen)

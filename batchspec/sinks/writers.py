@@ -1,0 +1,148 @@
+"""Writers for JSONL, CSV, Parquet and SQLite. Each streams rows into a temporary file beside the
+target and renames it into place, so a reader never sees a half-written output."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+CHUNK = 10_000
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path that replaces ``path`` when the block finishes without error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def to_json(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """One level of scalars: ``usage`` becomes ``usage_*`` columns, other structures JSON text."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "usage" and isinstance(value, dict):
+            out.update({f"usage_{k}": v for k, v in value.items()})
+        elif isinstance(value, (dict, list)) or key == "parsed":
+            out[key] = to_json(value).decode() if value is not None else None
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def flat_columns(columns: Iterable[str]) -> list[str]:
+    result = []
+    for name in columns:
+        if name == "usage":
+            result += [
+                f"usage_{k}"
+                for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+            ]
+        else:
+            result.append(name)
+    return result
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
+    n = 0
+    with replacing(path) as tmp, open(tmp, "wb") as out:
+        for row in rows:
+            out.write(to_json(row) + b"\n")
+            n += 1
+    return n
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
+    n = 0
+    header = flat_columns(columns)
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(flat(row))
+            n += 1
+    return n
+
+
+def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], table: str) -> int:
+    header = flat_columns(columns)
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in header)
+    n = 0
+    with replacing(path) as tmp:
+        db = sqlite3.connect(tmp)
+        try:
+            db.execute(f'CREATE TABLE "{table}" ({quoted})')
+            marks = ", ".join("?" * len(header))
+            iterator = iter(rows)
+            while chunk := list(islice(iterator, CHUNK)):
+                values = [tuple(flat(r).get(c) for c in header) for r in chunk]
+                db.executemany(f'INSERT INTO "{table}" VALUES ({marks})', values)
+                n += len(chunk)
+            db.commit()
+        finally:
+            db.close()
+    return n
+
+
+def write_parquet(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema(columns)
+    n = 0
+    with replacing(path) as tmp:
+        writer = pq.ParquetWriter(tmp, schema)
+        try:
+            iterator = iter(rows)
+            while chunk := list(islice(iterator, CHUNK)):
+                table = pa.Table.from_pylist([_arrow_row(r, schema) for r in chunk], schema=schema)
+                writer.write_table(table)
+                n += len(chunk)
+        finally:
+            writer.close()
+    return n
+
+
+def _arrow_schema(columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    usage = pa.struct(
+        [
+            (k, pa.int64())
+            for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+        ]
+    )
+    types = {"usage": usage, "cost_usd": pa.float64(), "attempts": pa.int64()}
+    return pa.schema([(c, types.get(c, pa.string())) for c in columns])
+
+
+def _arrow_row(row: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """Input fields are stored as text (JSON for non-strings): a stream of JSON records has no one
+    type per field that could be known before the last row."""
+    out = {}
+    for name in schema.names:
+        value = row.get(name)
+        if name in ("usage", "cost_usd", "attempts") or value is None or isinstance(value, str):
+            out[name] = value
+        else:
+            out[name] = to_json(value).decode()
+    return out

@@ -1,0 +1,348 @@
+"""Batches in the state: write-ahead intents, submissions, polls, and collecting results.
+
+Every function is one transaction, so a process killed at any moment leaves the state at a
+step boundary: an intent without a provider id (looked up on resume), a batch in flight
+(polled on resume), or a collected batch (never collected twice).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
+from batchspec.state.store import now, transaction
+
+TIMESTAMPS = (
+    "submitted_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "expires_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+INTENT = "intent"
+ABANDONED = "abandoned"  # never reached the provider; its records went back to pending
+REJECTED = "rejected"  # the provider refused to create it
+
+
+@dataclass
+class BatchRow:
+    local_key: str
+    run_id: int
+    model: str
+    provider: str
+    provider_batch_id: str | None
+    status: str
+    request_count: int
+    bytes: int
+    created_at: str
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    timestamps: dict[str, str | None] = field(default_factory=dict)
+    collected_at: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass
+class Collected:
+    succeeded: int = 0
+    errored: int = 0
+    unprocessed: int = 0
+    missing: int = 0
+    malformed: int = 0
+    foreign: int = 0
+    failed_for_good: int = 0
+
+
+_COLUMNS = (
+    "local_key, run_id, model, provider, provider_batch_id, status, request_count, bytes, created_at, "
+    "input_file_id, output_file_id, error_file_id, counts, error, collected_at, input_tokens, output_tokens, "
+    "cost_usd, " + ", ".join(TIMESTAMPS)
+)
+
+
+def _row(values: tuple[Any, ...]) -> BatchRow:
+    row = BatchRow(*values[:9], input_file_id=values[9], output_file_id=values[10], error_file_id=values[11])
+    row.counts = orjson.loads(values[12]) if values[12] else {}
+    row.error, row.collected_at = values[13], values[14]
+    row.input_tokens, row.output_tokens, row.cost_usd = values[15], values[16], values[17]
+    row.timestamps = dict(zip(TIMESTAMPS, values[18:], strict=True))
+    return row
+
+
+def batches(db: sqlite3.Connection, where: str = "1", params: tuple[Any, ...] = ()) -> list[BatchRow]:
+    return [
+        _row(v)
+        for v in db.execute(f"SELECT {_COLUMNS} FROM batches WHERE {where} ORDER BY created_at", params)
+    ]
+
+
+def intents(db: sqlite3.Connection) -> list[BatchRow]:
+    """Batches whose submission was started but never confirmed with a provider id."""
+    return batches(db, "status = ? AND provider_batch_id IS NULL", (INTENT,))
+
+
+def in_flight(db: sqlite3.Connection) -> list[BatchRow]:
+    """Submitted batches whose results have not been collected."""
+    return batches(db, "provider_batch_id IS NOT NULL AND collected_at IS NULL")
+
+
+def known_provider_ids(db: sqlite3.Connection) -> set[str]:
+    return {
+        row[0]
+        for row in db.execute("SELECT provider_batch_id FROM batches WHERE provider_batch_id IS NOT NULL")
+    }
+
+
+def record_intent(
+    db: sqlite3.Connection,
+    local_key: str,
+    run_id: int,
+    model: str,
+    provider: str,
+    items: list[tuple[str, str]],
+    nbytes: int,
+) -> None:
+    """Before anything is sent: the batch, its members, and its records marked in flight."""
+    stamp = now()
+    with transaction(db):
+        db.execute(
+            "INSERT INTO batches (local_key, run_id, model, provider, status, request_count, bytes, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (local_key, run_id, model, provider, INTENT, len(items), nbytes, stamp),
+        )
+        db.executemany(
+            "UPDATE records SET status = 'submitted', batch_key = ?, attempts = attempts + 1, updated_at = ? "
+            "WHERE model = ? AND custom_id = ?",
+            ((local_key, stamp, model, custom_id) for custom_id, _ in items),
+        )
+        db.execute(
+            "INSERT INTO batch_items (local_key, model, custom_id, request_hash, attempt) "
+            "SELECT ?, model, custom_id, request_hash, attempts FROM records WHERE batch_key = ?",
+            (local_key, local_key),
+        )
+
+
+def record_upload(db: sqlite3.Connection, local_key: str, input_file_id: str) -> None:
+    with transaction(db):
+        db.execute("UPDATE batches SET input_file_id = ? WHERE local_key = ?", (input_file_id, local_key))
+
+
+def record_provider_state(db: sqlite3.Connection, local_key: str, info: Any) -> None:
+    """Store what the provider says of the batch (``info`` is a ``providers.base.BatchInfo``)."""
+    assignments = [
+        "provider_batch_id = ?",
+        "status = ?",
+        "counts = ?",
+        "output_file_id = ?",
+        "error_file_id = ?",
+    ]
+    values: list[Any] = [
+        info.provider_batch_id,
+        info.status,
+        orjson.dumps(info.counts).decode(),
+        info.output_file_id,
+        info.error_file_id,
+    ]
+    if info.input_file_id:
+        assignments.append("input_file_id = ?")
+        values.append(info.input_file_id)
+    if info.errors:
+        assignments.append("error = ?")
+        values.append("; ".join(info.errors))
+    for name in TIMESTAMPS:
+        if info.timestamps.get(name):
+            assignments.append(f"{name} = ?")
+            values.append(info.timestamps[name])
+    with transaction(db):
+        db.execute(f"UPDATE batches SET {', '.join(assignments)} WHERE local_key = ?", (*values, local_key))
+
+
+def release(db: sqlite3.Connection, local_key: str, status: str, reason: str) -> None:
+    """A batch the provider never ran: its records go back to pending without using an attempt."""
+    stamp = now()
+    with transaction(db):
+        db.execute(
+            "UPDATE records SET status = 'pending', attempts = max(attempts - 1, 0), batch_key = NULL, "
+            "updated_at = ? WHERE batch_key = ?",
+            (stamp, local_key),
+        )
+        db.execute(
+            "UPDATE batches SET status = ?, error = ?, collected_at = ? WHERE local_key = ?",
+            (status, reason, stamp, local_key),
+        )
+
+
+def collect(
+    db: sqlite3.Connection,
+    batch: BatchRow,
+    outcomes: Iterable[Outcome | None],
+    max_attempts: int,
+) -> Collected:
+    """Store a finished batch's results, errors and the requests it lost, in one transaction."""
+    summary = Collected()
+    stamp = now()
+    with transaction(db):
+        members = {
+            custom_id: (request_hash, attempt)
+            for custom_id, request_hash, attempt in db.execute(
+                "SELECT custom_id, request_hash, attempt FROM batch_items WHERE local_key = ?",
+                (batch.local_key,),
+            )
+        }
+        seen: set[str] = set()
+        totals = [0, 0, 0.0, False]  # input tokens, output tokens, cost, any cost unknown
+        for outcome in outcomes:
+            if outcome is None:
+                summary.malformed += 1
+                continue
+            if outcome.custom_id not in members or outcome.custom_id in seen:
+                summary.foreign += 1
+                continue
+            seen.add(outcome.custom_id)
+            request_hash, attempt = members[outcome.custom_id]
+            final = _store_outcome(db, batch, outcome, request_hash, attempt, max_attempts, stamp)
+            _count(summary, outcome.kind, final)
+            totals[0] += outcome.usage.input_tokens
+            totals[1] += outcome.usage.output_tokens
+            if outcome.kind != UNPROCESSED and outcome.usage.input_tokens:
+                if outcome.cost_usd is None:
+                    totals[3] = True
+                else:
+                    totals[2] += outcome.cost_usd
+        for custom_id in set(members) - seen:
+            request_hash, attempt = members[custom_id]
+            lost = Outcome(
+                custom_id,
+                ERRORED,
+                error_code="missing_result",
+                error_message="the provider's results did not include this request",
+                retryable=True,
+            )
+            summary.missing += 1
+            summary.failed_for_good += _store_outcome(
+                db, batch, lost, request_hash, attempt, max_attempts, stamp
+            )
+        db.execute(
+            "UPDATE batches SET collected_at = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
+            "WHERE local_key = ?",
+            (stamp, totals[0], totals[1], None if totals[3] else totals[2], batch.local_key),
+        )
+    return summary
+
+
+def _store_outcome(
+    db: sqlite3.Connection,
+    batch: BatchRow,
+    outcome: Outcome,
+    request_hash: str,
+    attempt: int,
+    max_attempts: int,
+    stamp: str,
+) -> bool:
+    """Store one outcome and move its record on; True when the record has now failed for good."""
+    key = (batch.model, outcome.custom_id, request_hash)
+    current = "model = ? AND custom_id = ? AND request_hash = ? AND batch_key = ?"
+    usage = outcome.usage
+    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+    response = orjson.dumps(outcome.response) if outcome.response is not None else None
+    if outcome.kind == SUCCEEDED:
+        parsed = orjson.dumps(outcome.parsed).decode() if outcome.parsed is not None else None
+        db.execute(
+            "INSERT OR IGNORE INTO results (model, custom_id, request_hash, batch_key, attempt, output, parsed, "
+            "response, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, "
+            "sync_cost_usd, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'batch', ?)",
+            (
+                *key,
+                batch.local_key,
+                attempt,
+                outcome.output,
+                parsed,
+                response or b"{}",
+                *tokens,
+                outcome.cost_usd,
+                outcome.sync_cost_usd,
+                stamp,
+            ),
+        )
+        db.execute(
+            f"UPDATE records SET status = 'done', batch_key = NULL, last_error_code = NULL, "
+            f"last_error_message = NULL, updated_at = ? WHERE {current}",
+            (stamp, *key, batch.local_key),
+        )
+        return False
+    db.execute(
+        "INSERT OR IGNORE INTO errors (model, custom_id, request_hash, batch_key, attempt, code, message, "
+        "retryable, response, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, "
+        "sync_cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            *key,
+            batch.local_key,
+            attempt,
+            outcome.error_code or outcome.kind,
+            outcome.error_message or "",
+            int(outcome.retryable or outcome.kind == UNPROCESSED),
+            response,
+            *tokens,
+            outcome.cost_usd,
+            outcome.sync_cost_usd,
+            stamp,
+        ),
+    )
+    if outcome.kind == UNPROCESSED:
+        db.execute(
+            f"UPDATE records SET status = 'pending', attempts = max(attempts - 1, 0), batch_key = NULL, "
+            f"last_error_code = ?, last_error_message = ?, updated_at = ? WHERE {current}",
+            (outcome.error_code, outcome.error_message, stamp, *key, batch.local_key),
+        )
+        return False
+    final = not outcome.retryable or attempt >= max_attempts
+    db.execute(
+        f"UPDATE records SET status = ?, batch_key = NULL, last_error_code = ?, last_error_message = ?, "
+        f"updated_at = ? WHERE {current}",
+        (
+            "failed" if final else "pending",
+            outcome.error_code,
+            outcome.error_message,
+            stamp,
+            *key,
+            batch.local_key,
+        ),
+    )
+    return final
+
+
+def _count(summary: Collected, kind: str, final: bool) -> None:
+    if kind == SUCCEEDED:
+        summary.succeeded += 1
+    elif kind == UNPROCESSED:
+        summary.unprocessed += 1
+    else:
+        summary.errored += 1
+        summary.failed_for_good += int(final)
+
+
+def fail_batch(
+    db: sqlite3.Connection, batch: BatchRow, code: str, message: str, retryable: bool, max_attempts: int
+) -> Collected:
+    """A batch that failed as a whole (validation): each member gets the batch's error."""
+    outcomes = (
+        Outcome(custom_id, ERRORED, error_code=code, error_message=message, retryable=retryable)
+        for (custom_id,) in db.execute(
+            "SELECT custom_id FROM batch_items WHERE local_key = ?", (batch.local_key,)
+        ).fetchall()
+    )
+    return collect(db, batch, outcomes, max_attempts)

@@ -1,0 +1,123 @@
+"""Records in the state: taking a plan in, choosing what to send next, counting where they stand."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from batchspec.state.staging import Staging
+from batchspec.state.store import now, transaction
+
+
+@dataclass(frozen=True)
+class Sendable:
+    custom_id: str
+    request_hash: str
+    body: bytes
+    input_tokens: int
+
+
+def start_run(db: sqlite3.Connection, command: str, mode: str) -> int:
+    with transaction(db):
+        cursor = db.execute(
+            "INSERT INTO runs (command, mode, started_at) VALUES (?, ?, ?)", (command, mode, now())
+        )
+    return int(cursor.lastrowid or 0)
+
+
+def end_run(db: sqlite3.Connection, run_id: int, exit_code: int, records: int, summary: str) -> None:
+    with transaction(db):
+        db.execute(
+            "UPDATE runs SET ended_at = ?, exit_code = ?, records = ?, summary = ? WHERE id = ?",
+            (now(), exit_code, records, summary, run_id),
+        )
+
+
+def merge_plan(
+    db: sqlite3.Connection, staging: Staging, run_id: int, providers: dict[str, tuple[str, str]]
+) -> None:
+    """Take a finished plan into the state in one transaction: new records become pending, changed
+    ones start over (their old results stay as history), and every record of this input is
+    stamped with ``run_id`` and its position. ``providers`` maps model label → (provider, name)."""
+    stamp = now()
+    new_has_result = _HAS_RESULT.format(table="items")
+    changed_has_result = _HAS_RESULT.format(table="excluded")
+    db.execute("ATTACH DATABASE ? AS plan", (str(staging.path),))
+    try:
+        with transaction(db):
+            for label, (provider, name) in providers.items():
+                db.execute(
+                    "INSERT OR IGNORE INTO requests (request_hash, provider, model_name, body) "
+                    "SELECT request_hash, ?, ?, body FROM plan.items WHERE model = ? AND body IS NOT NULL",
+                    (provider, name, label),
+                )
+            db.execute(
+                f"""
+                INSERT INTO records (model, custom_id, record_id, ordinal, request_hash, status, attempts,
+                                     input_tokens, run_id, updated_at)
+                SELECT model, custom_id, record_id, ordinal, request_hash,
+                       CASE WHEN {new_has_result} THEN 'done' ELSE 'pending' END,
+                       0, tokens, ?, ?
+                FROM plan.items AS items WHERE true
+                ON CONFLICT (model, custom_id) DO UPDATE SET
+                    ordinal = excluded.ordinal,
+                    record_id = excluded.record_id,
+                    run_id = excluded.run_id,
+                    input_tokens = excluded.input_tokens,
+                    status = CASE
+                        WHEN records.request_hash = excluded.request_hash THEN records.status
+                        WHEN {changed_has_result} THEN 'done'
+                        ELSE 'pending' END,
+                    attempts = CASE WHEN records.request_hash = excluded.request_hash
+                                    THEN records.attempts ELSE 0 END,
+                    batch_key = CASE WHEN records.request_hash = excluded.request_hash
+                                     THEN records.batch_key ELSE NULL END,
+                    last_error_code = CASE WHEN records.request_hash = excluded.request_hash
+                                           THEN records.last_error_code ELSE NULL END,
+                    last_error_message = CASE WHEN records.request_hash = excluded.request_hash
+                                              THEN records.last_error_message ELSE NULL END,
+                    updated_at = CASE WHEN records.request_hash = excluded.request_hash
+                                      THEN records.updated_at ELSE excluded.updated_at END,
+                    request_hash = excluded.request_hash
+                """,
+                (run_id, stamp),
+            )
+    finally:
+        db.execute("DETACH DATABASE plan")
+
+
+_HAS_RESULT = (
+    "EXISTS (SELECT 1 FROM results s WHERE s.model = {table}.model AND s.custom_id = {table}.custom_id "
+    "AND s.request_hash = {table}.request_hash)"
+)
+
+
+def retry_failed(db: sqlite3.Connection, run_id: int) -> int:
+    """Give records that failed for good a fresh set of attempts (``run --retry-failed``)."""
+    with transaction(db):
+        cursor = db.execute(
+            "UPDATE records SET status = 'pending', attempts = 0, updated_at = ? "
+            "WHERE status = 'failed' AND run_id = ?",
+            (now(), run_id),
+        )
+    return cursor.rowcount
+
+
+def sendable(db: sqlite3.Connection, model: str, run_id: int, limit: int) -> Iterator[Sendable]:
+    """The next pending requests of ``model``, in input order."""
+    cursor = db.execute(
+        "SELECT r.custom_id, r.request_hash, q.body, coalesce(r.input_tokens, 0) FROM records r "
+        "JOIN requests q ON q.request_hash = r.request_hash "
+        "WHERE r.model = ? AND r.run_id = ? AND r.status = 'pending' ORDER BY r.ordinal LIMIT ?",
+        (model, run_id, limit),
+    )
+    for custom_id, request_hash, body, tokens in cursor:
+        yield Sendable(custom_id, request_hash, bytes(body), tokens)
+
+
+def count_pending(db: sqlite3.Connection, run_id: int) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM records WHERE run_id = ? AND status = 'pending'", (run_id,)
+    ).fetchone()
+    return int(row[0])
