@@ -38,12 +38,27 @@ def api() -> Iterator[FakeAPI]:
         yield server
 
 
-def oai(api: FakeAPI, key: str = "test-key") -> openai.OpenAI:
-    return openai.OpenAI(base_url=api.openai_base_url, api_key=key, max_retries=0)
+_clients: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close every SDK client a test made, so no pooled socket outlives its test."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
+def oai(api: FakeAPI, key: str = "test-key", retries: int = 0) -> openai.OpenAI:
+    client = openai.OpenAI(base_url=api.openai_base_url, api_key=key, max_retries=retries)
+    _clients.append(client)
+    return client
 
 
 def claude(api: FakeAPI, key: str = "test-key") -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=api.anthropic_base_url, api_key=key, max_retries=0)
+    client = anthropic.Anthropic(base_url=api.anthropic_base_url, api_key=key, max_retries=0)
+    _clients.append(client)
+    return client
 
 
 def chat_body(text: str, **extra: Any) -> dict[str, Any]:
@@ -85,7 +100,7 @@ def message_params(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def run_anthropic_batch(client: anthropic.Anthropic, requests: list[dict[str, Any]]) -> Any:
-    batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    batch = client.messages.batches.create(requests=requests)
     for _ in range(200):
         batch = client.messages.batches.retrieve(batch.id)
         if batch.processing_status == "ended":
@@ -94,7 +109,11 @@ def run_anthropic_batch(client: anthropic.Anthropic, requests: list[dict[str, An
     raise AssertionError("batch did not end")
 
 
-def raw(api: FakeAPI, method: str, path: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+def raw(
+    api: FakeAPI, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, dict[str, str], Any]:
+    if path.startswith("/v1/messages"):
+        headers = {"anthropic-version": "2023-06-01", **headers}
     req = urllib.request.Request(api.url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req) as resp:
@@ -173,7 +192,9 @@ def test_openai_batch_lifecycle_follows_the_clock() -> None:
         api.clock.freeze()
         client = oai(api)
         lines = [batch_line(f"r{i}", chat_body(f"q {i}")) for i in range(10)]
-        batch = client.batches.create(input_file_id=upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h")
+        batch = client.batches.create(
+            input_file_id=upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+        )
         assert client.batches.retrieve(batch.id).status == "validating"
         api.advance(50)  # 10% validating, then 40 of 80 processing seconds
         mid = client.batches.retrieve(batch.id)
@@ -193,7 +214,9 @@ def test_openai_cancel_keeps_partial_results() -> None:
         api.clock.freeze()
         client = oai(api)
         lines = [batch_line(f"r{i}", chat_body(f"q {i}")) for i in range(10)]
-        batch = client.batches.create(input_file_id=upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h")
+        batch = client.batches.create(
+            input_file_id=upload(client, lines), endpoint="/v1/chat/completions", completion_window="24h"
+        )
         api.advance(50)
         cancelling = client.batches.cancel(batch.id)
         assert cancelling.status == "cancelling" and cancelling.cancelling_at is not None
@@ -208,19 +231,19 @@ def test_openai_cancel_keeps_partial_results() -> None:
             assert record["response"] is None
             assert record["error"]["code"] == "batch_cancelled" and record["error"]["message"]
         assert api.ledger.billed_usage("openai")["requests"] == 5
+        api.config.processing_seconds = 0
+        finished = run_openai_batch(client, [batch_line("x", chat_body("x"))])
         with pytest.raises(openai.BadRequestError):
-            client.batches.cancel(run_openai_batch_now(api, client).id)
+            client.batches.cancel(finished.id)
 
 
-def run_openai_batch_now(api: FakeAPI, client: openai.OpenAI) -> Any:
-    api.config.processing_seconds = 0
-    return run_openai_batch(client, [batch_line("x", chat_body("x"))])
-
-
-@pytest.mark.parametrize(("setting", "status", "code"), [
-    ("expire_after_fraction", "expired", "batch_expired"),
-    ("cancel_after_fraction", "cancelled", "batch_cancelled"),
-])
+@pytest.mark.parametrize(
+    ("setting", "status", "code"),
+    [
+        ("expire_after_fraction", "expired", "batch_expired"),
+        ("cancel_after_fraction", "cancelled", "batch_cancelled"),
+    ],
+)
 def test_openai_expiry_and_provider_cancel(api: FakeAPI, setting: str, status: str, code: str) -> None:
     setattr(api.config.faults, setting, 0.4)
     client = oai(api)
@@ -237,13 +260,16 @@ def test_openai_expiry_and_provider_cancel(api: FakeAPI, setting: str, status: s
     assert retry.status == "completed" and retry.request_counts is not None and retry.request_counts.completed == 6
 
 
-@pytest.mark.parametrize(("kind", "status", "err_type", "code"), [
-    ("server_error", 500, "server_error", "server_error"),
-    ("rate_limit", 429, "requests", "rate_limit_exceeded"),
-    ("overloaded", 503, "server_error", "server_error"),
-    ("context_length", 400, "invalid_request_error", "context_length_exceeded"),
-    ("content_policy", 400, "invalid_request_error", "content_policy_violation"),
-])
+@pytest.mark.parametrize(
+    ("kind", "status", "err_type", "code"),
+    [
+        ("server_error", 500, "server_error", "server_error"),
+        ("rate_limit", 429, "requests", "rate_limit_exceeded"),
+        ("overloaded", 503, "server_error", "server_error"),
+        ("context_length", 400, "invalid_request_error", "context_length_exceeded"),
+        ("content_policy", 400, "invalid_request_error", "content_policy_violation"),
+    ],
+)
 def test_openai_batch_request_faults(api: FakeAPI, kind: str, status: int, err_type: str, code: str) -> None:
     setattr(api.config.faults, kind, 1.0)
     client = oai(api)
@@ -339,8 +365,15 @@ def test_openai_batch_create_validation(api: FakeAPI) -> None:
     assert error_of(metadata={"k" * 65: "v"})["code"] == "string_above_max_length"
     assert error_of(metadata={"k": "v" * 513})["code"] == "string_above_max_length"
     assert "No such File" in error_of(input_file_id="file-nope")["message"]
-    assert create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h",
-                  metadata={f"k{i}": "v" * 512 for i in range(16)}).status == "validating"
+    assert (
+        create(
+            input_file_id=file_id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={f"k{i}": "v" * 512 for i in range(16)},
+        ).status
+        == "validating"
+    )
     with pytest.raises(openai.BadRequestError, match="Must be .jsonl"):
         client.files.create(file=b'{"a": 1}\n', purpose="batch")  # raw bytes: the SDK names it "upload"
 
@@ -361,11 +394,11 @@ def test_large_openai_batch_is_fast(api: FakeAPI) -> None:
 def test_anthropic_batch_round_trip(api: FakeAPI) -> None:
     client = claude(api)
     requests = [{"custom_id": f"rec-{i}", "params": message_params(SENTIMENT.format(text=f"r{i}"))} for i in range(20)]
-    created = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    created = client.messages.batches.create(requests=requests)
     assert created.id.startswith("msgbatch_") and created.type == "message_batch"
     assert created.processing_status == "in_progress" and created.results_url is None
     assert created.request_counts.processing == 20 and created.request_counts.succeeded == 0
-    batch = run_anthropic_batch(client, [])  if False else client.messages.batches.retrieve(created.id)
+    batch = client.messages.batches.retrieve(created.id)  # processing_seconds=0: ended on first look
     assert batch.processing_status == "ended" and batch.ended_at is not None
     assert batch.request_counts.succeeded == 20 and batch.request_counts.processing == 0
     assert batch.results_url == f"{api.url}/v1/messages/batches/{batch.id}/results"
@@ -391,7 +424,10 @@ def test_anthropic_batch_round_trip(api: FakeAPI) -> None:
 
 def test_anthropic_batch_list_pages(api: FakeAPI) -> None:
     client = claude(api)
-    ids = [client.messages.batches.create(requests=[{"custom_id": "a", "params": message_params("x")}]).id for _ in range(5)]
+    ids = [
+        client.messages.batches.create(requests=[{"custom_id": "a", "params": message_params("x")}]).id
+        for _ in range(5)
+    ]
     page = client.messages.batches.list(limit=2)
     assert [b.id for b in page.data] == ids[::-1][:2] and page.has_more
     assert page.first_id == ids[4] and page.last_id == ids[3]
@@ -407,10 +443,10 @@ def test_anthropic_cancel_and_expire() -> None:
         api.clock.freeze()
         client = claude(api)
         requests = [{"custom_id": f"r{i}", "params": message_params(f"q {i}")} for i in range(10)]
-        batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        batch = client.messages.batches.create(requests=requests)
         with pytest.raises(anthropic.BadRequestError):
             client.messages.batches.delete(batch.id)
-        api.advance(30)
+        api.advance(35)
         canceling = client.messages.batches.cancel(batch.id)
         assert canceling.processing_status == "canceling" and canceling.cancel_initiated_at is not None
         api.advance(10)
@@ -425,24 +461,28 @@ def test_anthropic_cancel_and_expire() -> None:
         api.config.faults.expire_after_fraction = 0.5
         expired = run_anthropic_batch(client, [{"custom_id": f"e{i}", "params": message_params("q")} for i in range(6)])
         assert (expired.request_counts.succeeded, expired.request_counts.expired) == (3, 3)
-        lines = [json.loads(line) for line in urllib_get(api, expired.results_url)]
+        assert expired.results_url is not None
+        lines = [json.loads(line) for line in urllib_get(expired.results_url)]
         assert sorted(r["result"]["type"] for r in lines) == ["expired"] * 3 + ["succeeded"] * 3
-        assert {"custom_id": lines[0]["custom_id"], "result": {"type": "expired"}} in lines or lines
+        assert sum(r == {"custom_id": r["custom_id"], "result": {"type": "expired"}} for r in lines) == 3
 
 
-def urllib_get(api: FakeAPI, url: str) -> list[bytes]:
-    req = urllib.request.Request(url, headers={"x-api-key": "k"})
+def urllib_get(url: str) -> list[bytes]:
+    req = urllib.request.Request(url, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
     with urllib.request.urlopen(req) as resp:
         return resp.read().splitlines()
 
 
-@pytest.mark.parametrize(("kind", "err_type", "needle"), [
-    ("server_error", "api_error", ""),
-    ("rate_limit", "rate_limit_error", "rate limit"),
-    ("overloaded", "overloaded_error", "Overloaded"),
-    ("context_length", "invalid_request_error", "prompt is too long"),
-    ("content_policy", "invalid_request_error", "policy"),
-])
+@pytest.mark.parametrize(
+    ("kind", "err_type", "needle"),
+    [
+        ("server_error", "api_error", ""),
+        ("rate_limit", "rate_limit_error", "rate limit"),
+        ("overloaded", "overloaded_error", "Overloaded"),
+        ("context_length", "invalid_request_error", "prompt is too long"),
+        ("content_policy", "invalid_request_error", "policy"),
+    ],
+)
 def test_anthropic_batch_request_faults(api: FakeAPI, kind: str, err_type: str, needle: str) -> None:
     setattr(api.config.faults, kind, 1.0)
     client = claude(api)
@@ -460,7 +500,7 @@ def test_anthropic_batch_validation(api: FakeAPI) -> None:
 
     def message_of(requests: list[dict[str, Any]]) -> str:
         with pytest.raises(anthropic.BadRequestError) as info:
-            client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+            client.messages.batches.create(requests=requests)
         body = info.value.body
         assert isinstance(body, dict) and body["type"] == "error"
         assert body["error"]["type"] == "invalid_request_error"
@@ -521,27 +561,29 @@ SCHEMA = {
 def test_structured_outputs_validate_against_schema(api: FakeAPI) -> None:
     client = oai(api)
     fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA, "strict": True}}
-    result = client.chat.completions.create(**chat_body("classify"), response_format=fmt)  # type: ignore[call-overload]
+    result = client.chat.completions.create(**chat_body("classify"), response_format=fmt)
     value = json.loads(result.choices[0].message.content or "")
     jsonschema.validate(value, SCHEMA)
-    assert set(value) == set(SCHEMA["properties"])  # type: ignore[arg-type]
+    assert set(value) == set(SCHEMA["properties"])
 
     tool = {"type": "function", "function": {"name": "record", "parameters": SCHEMA}}
     called = client.chat.completions.create(
-        **chat_body("classify"), tools=[tool], tool_choice={"type": "function", "function": {"name": "record"}}  # type: ignore[call-overload]
+        **chat_body("classify"),
+        tools=[tool],
+        tool_choice={"type": "function", "function": {"name": "record"}},
     )
-    call = called.choices[0].message.tool_calls[0]  # type: ignore[index]
-    assert call.function.name == "record"  # type: ignore[union-attr]
-    jsonschema.validate(json.loads(call.function.arguments), SCHEMA)  # type: ignore[union-attr]
+    call = called.choices[0].message.tool_calls[0]
+    assert call.function.name == "record"
+    jsonschema.validate(json.loads(call.function.arguments), SCHEMA)
 
     messages = claude(api)
     answer = messages.messages.create(
         **message_params("classify"), output_config={"format": {"type": "json_schema", "schema": SCHEMA}}
     )
-    jsonschema.validate(json.loads(answer.content[0].text), SCHEMA)  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(answer.content[0].text), SCHEMA)
     forced = messages.messages.create(
         **message_params("classify"),
-        tools=[{"name": "record", "description": "save", "input_schema": SCHEMA}],  # type: ignore[list-item]
+        tools=[{"name": "record", "description": "save", "input_schema": SCHEMA}],
         tool_choice={"type": "tool", "name": "record"},
     )
     block = forced.content[0]
@@ -554,7 +596,7 @@ def test_messages_answers_and_usage(api: FakeAPI) -> None:
     params = message_params("Summarize the plot of a long novel about whales and obsession")
     message = client.messages.create(**params)
     assert message.id.startswith("msg_") and message.type == "message" and message.role == "assistant"
-    assert message.content[0].text == "Fake answer to: " + params["messages"][0]["content"][:60]  # type: ignore[union-attr]
+    assert message.content[0].text == "Fake answer to: " + params["messages"][0]["content"][:60]
     usage = message.usage
     assert usage.input_tokens == request_tokens(params) and usage.service_tier == "standard"
     assert (usage.cache_creation_input_tokens, usage.cache_read_input_tokens) == (0, 0)
@@ -562,7 +604,7 @@ def test_messages_answers_and_usage(api: FakeAPI) -> None:
     assert capped.stop_reason == "max_tokens" and capped.usage.output_tokens == 2
     stopped = client.messages.create(**params, stop_sequences=["plot"])
     assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "plot"
-    assert stopped.content[0].text == "Fake answer to: Summarize the "  # type: ignore[union-attr]
+    assert stopped.content[0].text == "Fake answer to: Summarize the "
 
 
 def test_anthropic_prompt_caching(api: FakeAPI) -> None:
@@ -583,11 +625,12 @@ def test_anthropic_prompt_caching(api: FakeAPI) -> None:
     assert read.cache_read_input_tokens == prefix and read.cache_creation_input_tokens == 0
     api.advance(301)  # past the 5-minute lifetime
     assert usage(params).cache_creation_input_tokens == prefix
-    hour = [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    hour = [{"type": "text", "text": LONG + " hourly", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    hour_prefix = request_tokens({"system": hour}) - 3
     first_hour = usage({**params, "system": hour})
-    assert first_hour.cache_creation is not None and first_hour.cache_creation.ephemeral_1h_input_tokens == prefix
+    assert first_hour.cache_creation is not None and first_hour.cache_creation.ephemeral_1h_input_tokens == hour_prefix
     api.advance(600)
-    assert usage({**params, "system": hour}).cache_read_input_tokens == prefix
+    assert usage({**params, "system": hour}).cache_read_input_tokens == hour_prefix
     short = [{"type": "text", "text": "too short to cache", "cache_control": {"type": "ephemeral"}}]
     assert usage({**params, "system": short}).cache_creation_input_tokens == 0
     assert usage({**params, "model": "claude-sonnet-4-6"}).cache_creation_input_tokens == prefix  # per model
@@ -600,28 +643,36 @@ def test_openai_prompt_caching_in_sync_and_batch(api: FakeAPI) -> None:
     client = oai(api)
     system = {"role": "system", "content": LONG}
     body = {"model": GPT, "messages": [system, {"role": "user", "content": "question one"}]}
-    first = client.chat.completions.create(**body)  # type: ignore[call-overload]
+    first = client.chat.completions.create(**body)
     assert first.usage.prompt_tokens_details.cached_tokens == 0
     again = client.chat.completions.create(model=GPT, messages=[system, {"role": "user", "content": "question two"}])
-    cached = again.usage.prompt_tokens_details.cached_tokens  # type: ignore[union-attr]
+    cached = again.usage.prompt_tokens_details.cached_tokens
     assert cached >= 1024 and cached % 128 == 0 and cached <= request_tokens({"messages": [system]})
-    keyed = client.chat.completions.create(**body, prompt_cache_key="tenant-b")  # type: ignore[call-overload]
+    keyed = client.chat.completions.create(**body, prompt_cache_key="tenant-b")
     assert keyed.usage.prompt_tokens_details.cached_tokens == 0
 
     batch_system = {"role": "system", "content": LONG + " batch"}
-    lines = [batch_line(f"r{i}", {"model": GPT, "messages": [batch_system, {"role": "user", "content": f"q{i}"}]}) for i in range(3)]
+    lines = [
+        batch_line(f"r{i}", {"model": GPT, "messages": [batch_system, {"role": "user", "content": f"q{i}"}]})
+        for i in range(3)
+    ]
     batch = run_openai_batch(client, lines)
     by_id = {r["custom_id"]: r["response"]["body"]["usage"] for r in read_jsonl(client, batch.output_file_id)}
     assert by_id["r0"]["prompt_tokens_details"]["cached_tokens"] == 0
     assert by_id["r1"]["prompt_tokens_details"]["cached_tokens"] > 0  # processed in input order
-    assert batch.usage is not None and batch.usage.input_tokens_details.cached_tokens == 2 * by_id["r1"]["prompt_tokens_details"]["cached_tokens"]
+    assert (
+        batch.usage is not None
+        and batch.usage.input_tokens_details.cached_tokens == 2 * by_id["r1"]["prompt_tokens_details"]["cached_tokens"]
+    )
 
 
 def test_anthropic_batch_reads_cache_in_order(api: FakeAPI) -> None:
     client = claude(api)
     system = [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}]
-    batch = run_anthropic_batch(client, [{"custom_id": f"r{i}", "params": {**message_params(f"q{i}"), "system": system}} for i in range(3)])
-    usage = {r.custom_id: r.result.message.usage for r in client.messages.batches.results(batch.id)}  # type: ignore[union-attr]
+    batch = run_anthropic_batch(
+        client, [{"custom_id": f"r{i}", "params": {**message_params(f"q{i}"), "system": system}} for i in range(3)]
+    )
+    usage = {r.custom_id: r.result.message.usage for r in client.messages.batches.results(batch.id)}
     assert usage["r0"].cache_creation_input_tokens > 0 and usage["r0"].cache_read_input_tokens == 0
     assert usage["r1"].cache_read_input_tokens == usage["r0"].cache_creation_input_tokens
     totals = api.ledger.billed_usage("anthropic")
@@ -629,13 +680,24 @@ def test_anthropic_batch_reads_cache_in_order(api: FakeAPI) -> None:
 
 
 def test_strict_sync_validation(api: FakeAPI) -> None:
-    status, _, body = raw(api, "POST", "/v1/chat/completions", {"Authorization": "Bearer k"}, json.dumps({"messages": []}).encode())
-    assert status == 400 and body == {"error": {"message": "you must provide a model parameter", "type": "invalid_request_error", "param": None, "code": None}}
-    status, _, body = raw(api, "POST", "/v1/chat/completions", {"Authorization": "Bearer k"}, json.dumps({"model": GPT}).encode())
+    status, _, body = raw(
+        api, "POST", "/v1/chat/completions", {"Authorization": "Bearer k"}, json.dumps({"messages": []}).encode()
+    )
+    assert status == 400 and body == {
+        "error": {
+            "message": "you must provide a model parameter",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    status, _, body = raw(
+        api, "POST", "/v1/chat/completions", {"Authorization": "Bearer k"}, json.dumps({"model": GPT}).encode()
+    )
     assert body["error"]["code"] == "missing_required_parameter" and body["error"]["param"] == "messages"
     client = oai(api)
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=GPT, messages=[{"role": "robot", "content": "x"}])  # type: ignore[misc,list-item]
+        client.chat.completions.create(model=GPT, messages=[{"role": "robot", "content": "x"}])
     assert info.value.code == "invalid_value" and info.value.param == "messages[0].role"
     with pytest.raises(openai.BadRequestError, match="Unrecognized request argument"):
         client.chat.completions.create(**chat_body("x"), extra_body={"bogus": 1})
@@ -643,13 +705,19 @@ def test_strict_sync_validation(api: FakeAPI) -> None:
         client.chat.completions.create(**chat_body("x"), max_tokens=0)
 
     messages = claude(api)
-    status, _, body = raw(api, "POST", "/v1/messages", {"x-api-key": "k"}, json.dumps({"model": CLAUDE, "messages": [{"role": "user", "content": "x"}]}).encode())
+    status, _, body = raw(
+        api,
+        "POST",
+        "/v1/messages",
+        {"x-api-key": "k"},
+        json.dumps({"model": CLAUDE, "messages": [{"role": "user", "content": "x"}]}).encode(),
+    )
     assert status == 400 and body["type"] == "error"
     assert body["error"] == {"type": "invalid_request_error", "message": "max_tokens: Field required"}
     with pytest.raises(anthropic.BadRequestError, match="Extra inputs are not permitted"):
         messages.messages.create(**message_params("x"), extra_body={"bogus": True})
     with pytest.raises(anthropic.BadRequestError, match='Unexpected role "system"'):
-        messages.messages.create(model=CLAUDE, max_tokens=5, messages=[{"role": "system", "content": "x"}])  # type: ignore[list-item]
+        messages.messages.create(model=CLAUDE, max_tokens=5, messages=[{"role": "system", "content": "x"}])
 
 
 def test_authentication(api: FakeAPI) -> None:
@@ -688,7 +756,7 @@ def test_rate_limits_and_headers(api: FakeAPI) -> None:
     assert isinstance(error, dict) and error["type"] == "requests" and error["code"] == "rate_limit_exceeded"
     assert error["param"] is None and "Rate limit reached" in error["message"]
     assert int(info.value.response.headers["retry-after"]) >= 1
-    assert info.value.response.headers["x-ratelimit-reset-requests"] == "20s"
+    assert info.value.response.headers["x-ratelimit-reset-requests"] == "1m0s"  # 3 requests refill in 60 s
     # Every response carries the headers, including batch endpoints.
     assert client.batches.with_raw_response.list().headers["x-ratelimit-remaining-requests"] == "0"
     api.advance(60)
@@ -741,8 +809,8 @@ def test_sync_fault_injection(api: FakeAPI) -> None:
 
 
 def test_sdk_retries_honour_retry_after_ms(api: FakeAPI) -> None:
-    api.config.faults = FaultConfig(sync_server_error=1.0, retry_after_seconds=0.01)
-    retrying = openai.OpenAI(base_url=api.openai_base_url, api_key="k", max_retries=2)
+    api.config.faults = FaultConfig(sync_rate_limit=1.0, retry_after_seconds=0.01)
+    retrying = oai(api, retries=2)
     assert retrying.chat.completions.create(**chat_body("retry me")).choices
     assert len(api.ledger.requests_to("/v1/chat/completions")) == 2
 
@@ -756,7 +824,7 @@ def test_concurrent_async_clients(api: FakeAPI) -> None:
         more = await asyncio.gather(*(messages.messages.create(**message_params(f"q{i}")) for i in range(60)))
         await client.close()
         await messages.close()
-        return [r.choices[0].message.content or "" for r in results] + [m.content[0].text for m in more]  # type: ignore[union-attr]
+        return [r.choices[0].message.content or "" for r in results] + [m.content[0].text for m in more]
 
     answers = asyncio.run(main())
     assert len(answers) == 120 and answers[0] == "Fake answer to: q0"
@@ -789,17 +857,15 @@ def test_ledger_detects_duplicate_submission(tmp_path: Path) -> None:
 
 def test_module_entry_point_serves(tmp_path: Path) -> None:
     ledger = tmp_path / "l.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchspec.fakeapi", "--port", "0", "--ledger", str(ledger)],
-        stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        port = int(re.search(r":(\d+)", line).group(1))  # type: ignore[union-attr]
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
-        assert client.chat.completions.create(**chat_body("hello")).choices[0].message.content == "Fake answer to: hello"
-        assert Ledger.read(ledger).billed_usage()["requests"] == 1
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+    command = [sys.executable, "-m", "batchspec.fakeapi", "--port", "0", "--ledger", str(ledger)]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            port = int(re.search(r":(\d+)", proc.stderr.readline()).group(1))
+            with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0) as client:
+                answer = client.chat.completions.create(**chat_body("hello"))
+            assert answer.choices[0].message.content == "Fake answer to: hello"
+            assert Ledger.read(ledger).billed_usage()["requests"] == 1
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
