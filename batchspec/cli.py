@@ -33,9 +33,7 @@ def report(error: BatchspecError) -> None:
         click.echo(f"error: {error}", err=True)
 
 
-def run_guarded(
-    action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None
-) -> None:
+def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None) -> None:
     """Run a command; a BatchspecError becomes a message and its exit code, never a traceback."""
     try:
         code = action()
@@ -92,9 +90,7 @@ def validate(spec: Path, state: Path | None) -> None:
 @SPEC
 @STATE
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option(
-    "--explain", "explain_id", metavar="ID", help="Show one record's request and why it is (not) sent."
-)
+@click.option("--explain", "explain_id", metavar="ID", help="Show one record's request and why it is (not) sent.")
 @click.option(
     "--emit",
     "emit_dir",
@@ -137,13 +133,9 @@ def schema() -> None:
 @main.command()
 @SPEC
 @STATE
-@click.option(
-    "--no-wait", is_flag=True, help="Submit, collect what is finished, and exit 75 if work is in flight."
-)
+@click.option("--no-wait", is_flag=True, help="Submit, collect what is finished, and exit 75 if work is in flight.")
 @click.option("--mode", type=click.Choice(["batch", "sync"]), help="Override execution.mode.")
-@click.option(
-    "--retry-failed", is_flag=True, help="Give records that failed for good a fresh set of attempts."
-)
+@click.option("--retry-failed", is_flag=True, help="Give records that failed for good a fresh set of attempts.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary as the last line.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(
@@ -185,9 +177,7 @@ def cancel(spec: Path, state: Path | None) -> None:
 
 
 @main.command("fake-server")
-@click.option(
-    "--port", type=int, default=8765, show_default=True, help="Port on 127.0.0.1 (0: any free port)."
-)
+@click.option("--port", type=int, default=8765, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
 @click.option(
     "--config",
     "config_path",

@@ -114,11 +114,7 @@ def json_diff(old: Any, new: Any, path: str) -> list[str]:
                 lines += json_diff(old[key], new[key], child)
         return lines
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [
-            line
-            for i, (a, b) in enumerate(zip(old, new, strict=True))
-            for line in json_diff(a, b, f"{path}[{i}]")
-        ]
+        return [line for i, (a, b) in enumerate(zip(old, new, strict=True)) for line in json_diff(a, b, f"{path}[{i}]")]
     if old == new:
         return []
     if isinstance(old, str) and isinstance(new, str):

@@ -169,9 +169,7 @@ def _check_ids(spec: JobSpec, staging: Staging) -> None:
     if collisions:
         lines = [f"{spec.where(('input', 'id'))}: input.id: these record ids map to the same custom_id:"]
         lines += [f"  {cid}: {', '.join(repr(r) for r in ids)}" for cid, ids in collisions]
-        lines.append(
-            "  (ids that are not 1-64 of [A-Za-z0-9_-] are shortened with a hash; rename one of them)"
-        )
+        lines.append("  (ids that are not 1-64 of [A-Za-z0-9_-] are shortened with a hash; rename one of them)")
         raise InputError("\n".join(lines))
 
 
@@ -220,8 +218,14 @@ def split_batches(
 
 
 def emit(plan: Plan, directory: Path) -> list[Path]:
-    """Write each batch's exact provider payload into ``directory``; returns the files written."""
+    """Write each batch's exact provider payload into ``directory``; returns the files written.
+    Payload files from an earlier emit into the same directory are removed, so none is stale."""
     directory.mkdir(parents=True, exist_ok=True)
+    for old in (
+        *directory.glob("*-batch-[0-9][0-9][0-9][0-9].jsonl"),
+        *directory.glob("*-batch-[0-9][0-9][0-9][0-9].json"),
+    ):
+        old.unlink()
     written = []
     for model_plan in plan.models:
         provider = get_provider(model_plan.model.provider)

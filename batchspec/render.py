@@ -100,9 +100,7 @@ class Renderer:
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
         env = new_environment()
-        self._messages = [
-            (m.role, m.cache, m.content, compile_template(env, m.content)) for m in spec.prompt.messages
-        ]
+        self._messages = [(m.role, m.cache, m.content, compile_template(env, m.content)) for m in spec.prompt.messages]
         self._models: list[tuple[ModelSpec, Provider]] = [(m, get_provider(m.provider)) for m in spec.models]
         id_source = spec.input.id
         self._id_template = (
@@ -126,18 +124,14 @@ class Renderer:
             value = record.get(id_field)
             if id_field not in record:
                 fields = ", ".join(sorted(record)) or "none"
-                raise RenderError(
-                    where, "input.id", f"the record has no field '{id_field}' (its fields: {fields})"
-                )
+                raise RenderError(where, "input.id", f"the record has no field '{id_field}' (its fields: {fields})")
         elif self.spec.input.format == "text":
             value = record["path"]
         else:
             return "h" + hashlib.sha256(canonical_json(record)).hexdigest()[:24]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             kind = "null" if value is None else type(value).__name__
-            raise RenderError(
-                f"{where}: the record's id is {kind} (input.id must give a string or an integer)"
-            )
+            raise RenderError(f"{where}: the record's id is {kind} (input.id must give a string or an integer)")
         text = str(value)
         if not text.strip():
             raise RenderError(where, "input.id", "the record's id is empty")
@@ -147,9 +141,7 @@ class Renderer:
         record_id = self.record_id(record, where)
         custom_id = custom_id_for(record_id)
         messages = self.messages(record, where)
-        return [
-            self.request(model, provider, messages, record_id, custom_id) for model, provider in self._models
-        ]
+        return [self.request(model, provider, messages, record_id, custom_id) for model, provider in self._models]
 
     def request(
         self,

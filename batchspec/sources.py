@@ -116,7 +116,7 @@ class Source:
                 if not line.strip():
                     continue
                 try:
-                    value = orjson.loads(line)
+                    value = orjson.loads(line.rstrip(b"\r\n"))
                 except orjson.JSONDecodeError as error:
                     detail = f"{error.msg} at column {error.colno}"
                     raise InputError(f"{self.display}:{number}: not valid JSON: {detail}") from None
@@ -187,9 +187,7 @@ class Source:
             try:
                 text = path.read_text(encoding=self.encoding)
             except UnicodeDecodeError as error:
-                raise InputError(
-                    f"{self._relative(path)}: not {self.encoding} text ({error.reason})"
-                ) from None
+                raise InputError(f"{self._relative(path)}: not {self.encoding} text ({error.reason})") from None
             except OSError as error:
                 raise InputError(f"{self._relative(path)}: cannot read: {error.strerror}") from None
             yield index, {"path": self._relative(path), "name": path.name, "text": text}

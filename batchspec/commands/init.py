@@ -29,7 +29,5 @@ def init_command(spec_path: Path, *, force: bool) -> int:
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(spec_text, "utf-8")
     print(f"Wrote {display_path(spec_path)} and {display_path(data_path)}.")
-    print(
-        f"Next: batchspec validate {display_path(spec_path)}  then  batchspec plan {display_path(spec_path)}"
-    )
+    print(f"Next: batchspec validate {display_path(spec_path)}  then  batchspec plan {display_path(spec_path)}")
     return 0

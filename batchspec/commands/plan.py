@@ -14,9 +14,7 @@ from batchspec.spec.model import JobSpec
 SHOWN_BATCHES = 5
 
 
-def plan_command(
-    spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain_id: str | None
-) -> Plan | None:
+def plan_command(spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain_id: str | None) -> Plan | None:
     """Print the plan (or one record's explanation); returns the plan, or None for --explain."""
     if explain_id is not None:
         print_explanation(spec, explain_id, as_json)
@@ -36,12 +34,8 @@ def plan_command(
 
 def print_plan(plan: Plan) -> None:
     spec = plan.spec
-    print(
-        f"Plan for job {spec.name}: {count(plan.records, 'record')} from {display_path(spec.input.resolved)}"
-    )
-    print(
-        f"State: {display_path(spec.state_path)}" + ("" if spec.state_path.exists() else " (not created yet)")
-    )
+    print(f"Plan for job {spec.name}: {count(plan.records, 'record')} from {display_path(spec.input.resolved)}")
+    print(f"State: {display_path(spec.state_path)}" + ("" if spec.state_path.exists() else " (not created yet)"))
     for model in plan.models:
         print()
         _print_model(model, spec.execution.mode)

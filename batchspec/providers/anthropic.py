@@ -39,9 +39,7 @@ class AnthropicProvider:
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".json"
 
-    def build_body(
-        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec
-    ) -> dict[str, Any]:
+    def build_body(self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec) -> dict[str, Any]:
         marker = {"type": "ephemeral", "ttl": cache.ttl} if cache.prompt_caching else None
         system = [m for m in messages if m.role == "system"]
         chat = [m for m in messages if m.role != "system"]

@@ -35,9 +35,7 @@ class AnthropicBatchClient:
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
         return call(self.provider, self.where, what, fn, retry=retry)
 
-    def submit(
-        self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]
-    ) -> BatchInfo:
+    def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         requests = orjson.loads(payload)["requests"]
         batch = self._call(
             "create the batch", lambda: self.client.messages.batches.create(requests=requests), retry=False
@@ -55,9 +53,7 @@ class AnthropicBatchClient:
                 if batch.created_at < oldest:
                     return None
                 counts = batch.request_counts
-                total = (
-                    counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
-                )
+                total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
                 if total == count and batch.id not in known:
                     return _info(batch)
             return None
@@ -66,14 +62,10 @@ class AnthropicBatchClient:
         return result
 
     def retrieve(self, provider_batch_id: str) -> BatchInfo:
-        return _info(
-            self._call("check a batch", lambda: self.client.messages.batches.retrieve(provider_batch_id))
-        )
+        return _info(self._call("check a batch", lambda: self.client.messages.batches.retrieve(provider_batch_id)))
 
     def cancel(self, provider_batch_id: str) -> BatchInfo:
-        return _info(
-            self._call("cancel a batch", lambda: self.client.messages.batches.cancel(provider_batch_id))
-        )
+        return _info(self._call("cancel a batch", lambda: self.client.messages.batches.cancel(provider_batch_id)))
 
     def discard_upload(self, input_file_id: str) -> None:
         """Anthropic batches have no separate upload."""
@@ -108,9 +100,7 @@ def parse_line(line: str | bytes) -> Outcome | None:
         return message_outcome(custom_id, result.get("message") or {})
     if kind in NOT_RUN:
         code = NOT_RUN[kind]
-        return Outcome(
-            custom_id, UNPROCESSED, error_code=code, error_message=f"the batch {kind} this request"
-        )
+        return Outcome(custom_id, UNPROCESSED, error_code=code, error_message=f"the batch {kind} this request")
     wrapper = result.get("error") or {}
     detail = wrapper.get("error") if isinstance(wrapper.get("error"), dict) else wrapper
     error_type = str(detail.get("type") or "api_error")

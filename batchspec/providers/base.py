@@ -37,9 +37,7 @@ class Provider(Protocol):
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
 
-    def build_body(
-        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec
-    ) -> dict[str, Any]:
+    def build_body(self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec) -> dict[str, Any]:
         """The exact synchronous request body for one record."""
         ...
 
@@ -75,9 +73,7 @@ class BatchInfo:
 class BatchClient(Protocol):
     """One provider account and model, as the runner uses it in batch mode."""
 
-    def submit(
-        self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]
-    ) -> BatchInfo:
+    def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         """Create a batch from ``payload``; ``on_upload`` records an uploaded file id first."""
         ...
 

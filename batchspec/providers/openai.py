@@ -57,9 +57,7 @@ class OpenAIProvider:
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".jsonl"
 
-    def build_body(
-        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec
-    ) -> dict[str, Any]:
+    def build_body(self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model.name,
             "messages": [{"role": m.role, "content": m.content} for m in messages],

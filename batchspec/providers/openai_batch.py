@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import openai
 import orjson
 
+from batchspec.errors import ProviderError
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
 from batchspec.pricing import Usage
 from batchspec.providers.base import BatchInfo
@@ -56,9 +58,7 @@ class OpenAIBatchClient:
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
         return call(self.provider, self.where, what, fn, retry=retry)
 
-    def submit(
-        self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]
-    ) -> BatchInfo:
+    def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         upload = self._call(
             "upload the batch file",
             lambda: self.client.files.create(
@@ -100,10 +100,8 @@ class OpenAIBatchClient:
         return _info(self._call("cancel a batch", lambda: self.client.batches.cancel(provider_batch_id)))
 
     def discard_upload(self, input_file_id: str) -> None:
-        try:
+        with contextlib.suppress(ProviderError):  # already gone, or unreachable: it costs nothing
             self._call("delete an unused upload", lambda: self.client.files.delete(input_file_id))
-        except openai.NotFoundError:
-            pass
 
     def outcomes(self, info: BatchInfo) -> Iterator[Outcome | None]:
         for file_id in (info.output_file_id, info.error_file_id):
@@ -206,9 +204,7 @@ def _info(batch: Any) -> BatchInfo:
         provider_batch_id=batch.id,
         status=batch.status,
         ended=batch.status in ENDED,
-        counts={"total": counts.total, "completed": counts.completed, "failed": counts.failed}
-        if counts
-        else {},
+        counts={"total": counts.total, "completed": counts.completed, "failed": counts.failed} if counts else {},
         timestamps={column: _iso(getattr(batch, field, None)) for field, column in _TIMESTAMPS.items()},
         input_file_id=batch.input_file_id,
         output_file_id=batch.output_file_id,

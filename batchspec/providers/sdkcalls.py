@@ -42,7 +42,7 @@ def call(provider: str, where: str, what: str, fn: Callable[[], T], *, retry: bo
     safe to repeat) and every failure translated. ``where`` names the endpoint for messages."""
     retrying = Retrying(
         stop=stop_after_attempt(CONTROL_ATTEMPTS if retry else 1),
-        wait=wait_exponential_jitter(initial=0.5, max=8),
+        wait=wait_exponential_jitter(multiplier=0.5, max=8),
         retry=retry_if_exception(is_transient),
         reraise=True,
     )

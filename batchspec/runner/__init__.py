@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from batchspec.crashpoints import crash_point
 from batchspec.errors import ExitCode
 from batchspec.plan import build_plan
 from batchspec.runner.batch import Engine
@@ -69,6 +70,7 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
         finally:
             engine.close()
             progress.close()
+        crash_point("before_sinks")
         written = write_outputs(spec, store, run_id)
         summary = _summarise(spec, store, run_id, mode, records, engine.submitted)
         summary.results_written, summary.errors_written = written.results, written.errors
@@ -79,9 +81,7 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
         store.close()
 
 
-def _summarise(
-    spec: JobSpec, store: StateStore, run_id: int, mode: str, records: int, submitted: int
-) -> RunSummary:
+def _summarise(spec: JobSpec, store: StateStore, run_id: int, mode: str, records: int, submitted: int) -> RunSummary:
     counts = queries.record_counts(store.db, run_id)
     flying = state_batches.in_flight(store.db)
     summary = RunSummary(

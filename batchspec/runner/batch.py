@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from batchspec.crashpoints import crash_point
 from batchspec.errors import ProviderError, StateError
 from batchspec.fmt import count
 from batchspec.plan import PAYLOAD_WRAPPER, limits_for
@@ -62,9 +63,7 @@ class Engine:
         """Settle submissions a killed run left unconfirmed, before anything new is sent."""
         for batch in state_batches.intents(self.db):
             if batch.model not in {m.label for m in self.spec.models}:
-                state_batches.release(
-                    self.db, batch.local_key, ABANDONED, "its model is no longer in the spec"
-                )
+                state_batches.release(self.db, batch.local_key, ABANDONED, "its model is no longer in the spec")
                 continue
             client = self.client(batch.model)
             known = state_batches.known_provider_ids(self.db)
@@ -72,34 +71,30 @@ class Engine:
             if found is not None:
                 state_batches.record_provider_state(self.db, batch.local_key, found)
                 self.progress.event(
-                    f"resumed batch {found.provider_batch_id} ({batch.model}), "
-                    "submitted by an interrupted run"
+                    f"resumed batch {found.provider_batch_id} ({batch.model}), submitted by an interrupted run"
                 )
                 continue
             if batch.input_file_id:
                 client.discard_upload(batch.input_file_id)
-            state_batches.release(
-                self.db, batch.local_key, ABANDONED, "interrupted before the provider had it"
-            )
+            state_batches.release(self.db, batch.local_key, ABANDONED, "interrupted before the provider had it")
 
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, *, wait: bool) -> None:
-        delay = FIRST_POLL_SECONDS
+        first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
+        delay = first
         while True:
             self.poll_all()
             submitted = self.submit_more()
             if submitted:
-                delay = FIRST_POLL_SECONDS
+                delay = first
             self.show()
             flying = state_batches.in_flight(self.db)
             if not flying:
                 if not self._pending():
                     return
                 if not submitted:
-                    raise StateError(
-                        "records are pending but none can be submitted; the state is inconsistent"
-                    )
+                    raise StateError("records are pending but none can be submitted; the state is inconsistent")
                 continue
             if not wait:
                 return
@@ -167,25 +162,26 @@ class Engine:
         local_key = f"{self.spec.name}-r{self.run_id}-{uuid.uuid4().hex[:12]}"
         payload = provider.batch_payload(entries)
         state_batches.record_intent(self.db, local_key, self.run_id, model.label, model.provider, items, size)
+        crash_point("after_intent")
         client = self.client(model.label)
+
+        def uploaded(file_id: str) -> None:
+            state_batches.record_upload(self.db, local_key, file_id)
+            crash_point("after_upload")
+
         try:
-            info = client.submit(
-                local_key,
-                payload,
-                len(items),
-                lambda file_id: state_batches.record_upload(self.db, local_key, file_id),
-            )
+            info = client.submit(local_key, payload, len(items), uploaded)
         except ProviderError as error:
             if error.status is not None and 400 <= error.status < 500 and error.status not in (408, 409, 429):
                 # Refused outright: nothing was created, so the records wait for the next run.
                 state_batches.release(self.db, local_key, state_batches.REJECTED, str(error))
             # Otherwise the answer was lost and the batch may exist: the intent stays for lookup.
             raise
+        crash_point("after_create")
         state_batches.record_provider_state(self.db, local_key, info)
+        crash_point("after_submit")
         self.submitted += 1
-        self.progress.event(
-            f"submitted batch {info.provider_batch_id} ({model.label}, {count(len(items), 'request')})"
-        )
+        self.progress.event(f"submitted batch {info.provider_batch_id} ({model.label}, {count(len(items), 'request')})")
 
     # -- polling and collecting --------------------------------------------------------------
 
@@ -202,11 +198,10 @@ class Engine:
         assert batch.provider_batch_id is not None
         try:
             info = client.retrieve(batch.provider_batch_id)
+            crash_point("while_polling")
         except ProviderError as error:
             if error.status == 404 and get_provider(batch.provider).ephemeral:
-                state_batches.release(
-                    self.db, batch.local_key, ABANDONED, "the in-process fake server was restarted"
-                )
+                state_batches.release(self.db, batch.local_key, ABANDONED, "the in-process fake server was restarted")
                 return None
             failures = self.poll_failures.get(batch.local_key, 0) + 1
             self.poll_failures[batch.local_key] = failures

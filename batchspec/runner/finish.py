@@ -41,12 +41,20 @@ class Finisher:
         try:
             parsed: Any = json.loads(outcome.output or "")
         except json.JSONDecodeError as error:
-            return _invalid(outcome, f"the output is not JSON: {error.msg} at column {error.colno}")
+            why = f"the output is not JSON: {error.msg} at column {error.colno}"
+            if _cut_off(outcome.response or {}):
+                why += " (the answer was cut off at max_tokens: raise it)"
+            return _invalid(outcome, why)
         problems = sorted(self.validator.iter_errors(parsed), key=lambda e: list(e.path))
         if problems:
             where = "/".join(str(p) for p in problems[0].path) or "the output"
             return _invalid(outcome, f"{where}: {problems[0].message}")
         return dataclasses.replace(outcome, parsed=parsed)
+
+
+def _cut_off(response: dict[str, Any]) -> bool:
+    choices = response.get("choices") or [{}]
+    return choices[0].get("finish_reason") == "length" or response.get("stop_reason") == "max_tokens"
 
 
 def _invalid(outcome: Outcome, message: str) -> Outcome:

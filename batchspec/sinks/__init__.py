@@ -54,9 +54,11 @@ def input_field_names(spec: JobSpec) -> list[str]:
     if spec.output.include is not None:
         return list(spec.output.include)
     seen: dict[str, None] = {}
+    id_field = spec.input.id if not spec.input.id_is_template else None
     for _, record in source_for(spec).records():
         for name in record:
-            seen.setdefault(name, None)
+            if name != id_field:
+                seen.setdefault(name, None)
         if spec.input.format in ("csv", "tsv", "parquet", "text"):
             break  # every record has the same fields
     return list(seen)

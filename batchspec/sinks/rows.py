@@ -55,6 +55,7 @@ def joined(
     """Merge state rows (ordered by ordinal) with the input records (in input order): both streams
     are read once, side by side, so memory does not depend on the input's size."""
     include = spec.output.include
+    id_field = spec.input.id if spec.input.id and not spec.input.id_is_template else None
     order = {m.label: i for i, m in enumerate(spec.models)}
     records = source_for(spec).records()
     ordinal = 0
@@ -68,7 +69,7 @@ def joined(
                     f"{spec.input.path} changed during the run; run again to rewrite the outputs"
                 ) from None
             ordinal += 1
-        yield from _emit(list(group), shape, fields, include, reserved, order)
+        yield from _emit(list(group), shape, fields, include, reserved, order, id_field)
 
 
 def _emit(
@@ -78,8 +79,10 @@ def _emit(
     include: tuple[str, ...] | None,
     reserved: tuple[str, ...],
     order: dict[str, int],
+    id_field: str | None,
 ) -> Iterator[dict[str, Any]]:
-    names = include if include is not None else tuple(fields)
+    # The id field is already the `id` column, unless the spec asks for it by name.
+    names = include if include is not None else tuple(f for f in fields if f != id_field)
     extra = {input_field(name, reserved): fields.get(name) for name in names}
     for row in sorted(rows, key=lambda r: order.get(r["model"], 0)):
         out = shape(row)
@@ -89,9 +92,7 @@ def _emit(
 
 def output_rows(spec: JobSpec, store: StateStore, run_id: int) -> Iterator[dict[str, Any]]:
     with_parsed = any(m.response_schema is not None for m in spec.models)
-    return joined(
-        spec, queries.output_rows(store.db, run_id), lambda r: result_row(r, with_parsed), RESULT_COLUMNS
-    )
+    return joined(spec, queries.output_rows(store.db, run_id), lambda r: result_row(r, with_parsed), RESULT_COLUMNS)
 
 
 def error_rows(spec: JobSpec, store: StateStore, run_id: int) -> Iterator[dict[str, Any]]:

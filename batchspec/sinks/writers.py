@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from batchspec.crashpoints import crash_point
+
 CHUNK = 10_000
 
 
@@ -54,8 +56,7 @@ def flat_columns(columns: Iterable[str]) -> list[str]:
     for name in columns:
         if name == "usage":
             result += [
-                f"usage_{k}"
-                for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+                f"usage_{k}" for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
             ]
         else:
             result.append(name)
@@ -68,6 +69,7 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) 
         for row in rows:
             out.write(to_json(row) + b"\n")
             n += 1
+            crash_point("while_writing")
     return n
 
 
@@ -126,10 +128,7 @@ def _arrow_schema(columns: list[str]) -> Any:
     import pyarrow as pa
 
     usage = pa.struct(
-        [
-            (k, pa.int64())
-            for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-        ]
+        [(k, pa.int64()) for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")]
     )
     types = {"usage": usage, "cost_usd": pa.float64(), "attempts": pa.int64()}
     return pa.schema([(c, types.get(c, pa.string())) for c in columns])

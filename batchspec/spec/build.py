@@ -52,9 +52,7 @@ class Builder:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
 
-    def error(
-        self, path: tuple[str | int, ...], message: str, hint: str = "", *, at_key: bool = False
-    ) -> None:
+    def error(self, path: tuple[str | int, ...], message: str, hint: str = "", *, at_key: bool = False) -> None:
         self.errors.append(self.locator.diagnostic(path, message, hint, at_key=at_key))
 
     def warn(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
@@ -119,9 +117,7 @@ class Builder:
             limit=raw.get("limit"),
             encoding=raw.get("encoding", "utf-8"),
         )
-        problem = Source(
-            spec.resolved, fmt, display=display_path(spec.resolved), base_dir=self.base
-        ).check_exists()
+        problem = Source(spec.resolved, fmt, display=display_path(spec.resolved), base_dir=self.base).check_exists()
         if problem:
             self.error(("input", "path"), problem, "paths are relative to the spec file")
         return spec
@@ -130,9 +126,7 @@ class Builder:
         raw = self.data["prompt"]
         if "messages" in raw:
             messages = tuple(
-                MessageTemplate(
-                    m["role"], self._inline(("prompt", "messages", i, "content")), m.get("cache", False)
-                )
+                MessageTemplate(m["role"], self._inline(("prompt", "messages", i, "content")), m.get("cache", False))
                 for i, m in enumerate(raw["messages"])
             )
             return PromptSpec(messages)
@@ -159,9 +153,7 @@ class Builder:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
-            self.error(
-                ("prompt", "user_file"), f"template file {value} {reason}", "paths are relative to the spec"
-            )
+            self.error(("prompt", "user_file"), f"template file {value} {reason}", "paths are relative to the spec")
             text = ""
         return TemplateSource(text, display_path(path), 1, "prompt.user_file")
 
@@ -204,13 +196,9 @@ class Builder:
                     at_key=True,
                 )
         for key in sorted(provider.required_params - set(params) - set(block.get("extra_params", {}))):
-            self.error(
-                (*path, "params"), f"{provider.name} requires params.{key}", "e.g. params: {max_tokens: 1024}"
-            )
+            self.error((*path, "params"), f"{provider.name} requires params.{key}", "e.g. params: {max_tokens: 1024}")
         if params.get("n", 1) != 1:
-            self.error(
-                (*path, "params", "n"), "n must be 1", "batchspec stores one output per record and model"
-            )
+            self.error((*path, "params", "n"), "n must be 1", "batchspec stores one output per record and model")
         schema = block.get("response_schema")
         if schema is not None:
             try:
@@ -296,9 +284,7 @@ class Builder:
                 "use .jsonl, .csv, .parquet, .sqlite or .db, or set output.format",
             )
             fmt = "jsonl"
-        errors_path = (
-            self._path(raw["errors"]) if "errors" in raw else path.with_name(path.stem + ".errors.jsonl")
-        )
+        errors_path = self._path(raw["errors"]) if "errors" in raw else path.with_name(path.stem + ".errors.jsonl")
         errors_format = OUTPUT_FORMATS.get(errors_path.suffix.lower())
         if errors_format is None:
             self.error(

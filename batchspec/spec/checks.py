@@ -50,9 +50,7 @@ def sample_diagnostics(spec: JobSpec) -> list[Diagnostic]:
         try:
             renderer.requests(record, where(position))
         except RenderError as error:
-            source = next(
-                (t for t in _templates(spec) if t.key == error.key), spec.prompt.messages[-1].content
-            )
+            source = next((t for t in _templates(spec) if t.key == error.key), spec.prompt.messages[-1].content)
             return [_at(spec, source, f"{error.detail} (the record at {error.where})")]
     return found
 

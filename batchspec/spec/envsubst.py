@@ -27,9 +27,7 @@ def substitute(
     return _walk(data, path, locator, environ, errors), errors
 
 
-def _walk(
-    data: Any, path: Path, locator: Locator, environ: Mapping[str, str], errors: list[Diagnostic]
-) -> Any:
+def _walk(data: Any, path: Path, locator: Locator, environ: Mapping[str, str], errors: list[Diagnostic]) -> Any:
     if isinstance(data, dict):
         return {k: _walk(v, (*path, k), locator, environ, errors) for k, v in data.items()}
     if isinstance(data, list):

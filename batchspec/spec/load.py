@@ -68,16 +68,10 @@ def _check_version(data: Any, locator: Locator) -> None:
     """The version decides what the rest means, so it is checked before anything else."""
     if not isinstance(data, dict):
         raise SpecError(
-            [
-                locator.diagnostic(
-                    (), "the spec must be a mapping of keys to values", "start from `batchspec init`"
-                )
-            ]
+            [locator.diagnostic((), "the spec must be a mapping of keys to values", "start from `batchspec init`")]
         )
     if "version" not in data:
-        raise SpecError(
-            [locator.diagnostic((), "missing required key 'version'", "add `version: 1` at the top")]
-        )
+        raise SpecError([locator.diagnostic((), "missing required key 'version'", "add `version: 1` at the top")])
     version = data["version"]
     if version not in SUPPORTED_VERSIONS:
         hint = (

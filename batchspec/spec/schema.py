@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -92,9 +93,7 @@ def _translate(error: ValidationError, locator: Locator) -> list[Diagnostic]:
         return [_enum(error, path, locator)]
     if kind == "type":
         expected = _type_phrase(error.validator_value)
-        return [
-            locator.diagnostic(path, f"expected {expected}, got {_show(error.instance)}", _describe(schema))
-        ]
+        return [locator.diagnostic(path, f"expected {expected}, got {_show(error.instance)}", _describe(schema))]
     if kind == "pattern":
         hint = schema.get("x-hint") or f"must match {error.validator_value}"
         return [locator.diagnostic(path, f"{_show(error.instance)} is not valid", hint)]
@@ -164,7 +163,7 @@ def _describe(schema: dict[str, Any]) -> str:
     if schema.get("x-hint"):
         return str(schema["x-hint"])
     text = str(schema.get("description", ""))
-    return text.split(". ")[0].rstrip(".") if text else ""
+    return re.split(r"\.\s+(?=[A-Z`])", text)[0].rstrip(".") if text else ""
 
 
 def _type_phrase(expected: str | list[str]) -> str:

@@ -102,9 +102,7 @@ def _yaml_diagnostic(error: yaml.MarkedYAMLError, file: str) -> Diagnostic:
     return Diagnostic(file, line, column, "", f"invalid YAML: {problem}", hint)
 
 
-def _build(
-    node: yaml.Node, path: Path, loader: yaml.SafeLoader, locator: Locator, errors: list[Diagnostic]
-) -> Any:
+def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, locator: Locator, errors: list[Diagnostic]) -> Any:
     start = node.start_mark
     locator.values[path] = Position(start.line + 1, start.column + 1)
     if isinstance(node, yaml.MappingNode):

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from batchspec.crashpoints import crash_point
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
 from batchspec.state.store import now, transaction
 
@@ -84,10 +85,7 @@ def _row(values: tuple[Any, ...]) -> BatchRow:
 
 
 def batches(db: sqlite3.Connection, where: str = "1", params: tuple[Any, ...] = ()) -> list[BatchRow]:
-    return [
-        _row(v)
-        for v in db.execute(f"SELECT {_COLUMNS} FROM batches WHERE {where} ORDER BY created_at", params)
-    ]
+    return [_row(v) for v in db.execute(f"SELECT {_COLUMNS} FROM batches WHERE {where} ORDER BY created_at", params)]
 
 
 def intents(db: sqlite3.Connection) -> list[BatchRow]:
@@ -101,10 +99,7 @@ def in_flight(db: sqlite3.Connection) -> list[BatchRow]:
 
 
 def known_provider_ids(db: sqlite3.Connection) -> set[str]:
-    return {
-        row[0]
-        for row in db.execute("SELECT provider_batch_id FROM batches WHERE provider_batch_id IS NOT NULL")
-    }
+    return {row[0] for row in db.execute("SELECT provider_batch_id FROM batches WHERE provider_batch_id IS NOT NULL")}
 
 
 def record_intent(
@@ -214,6 +209,7 @@ def collect(
                 continue
             seen.add(outcome.custom_id)
             request_hash, attempt = members[outcome.custom_id]
+            crash_point("while_collecting")
             final = _store_outcome(db, batch, outcome, request_hash, attempt, max_attempts, stamp)
             _count(summary, outcome.kind, final)
             totals[0] += outcome.usage.input_tokens
@@ -233,9 +229,7 @@ def collect(
                 retryable=True,
             )
             summary.missing += 1
-            summary.failed_for_good += _store_outcome(
-                db, batch, lost, request_hash, attempt, max_attempts, stamp
-            )
+            summary.failed_for_good += _store_outcome(db, batch, lost, request_hash, attempt, max_attempts, stamp)
         db.execute(
             "UPDATE batches SET collected_at = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
             "WHERE local_key = ?",

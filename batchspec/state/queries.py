@@ -83,9 +83,7 @@ def usage_totals(db: sqlite3.Connection, run_batches_of: int | None = None) -> d
 
 def record_counts(db: sqlite3.Connection, run_id: int | None) -> dict[str, int]:
     counts = {"done": 0, "failed": 0, "pending": 0, "submitted": 0}
-    for status, n in db.execute(
-        "SELECT status, count(*) FROM records WHERE run_id = ? GROUP BY 1", (run_id,)
-    ):
+    for status, n in db.execute("SELECT status, count(*) FROM records WHERE run_id = ? GROUP BY 1", (run_id,)):
         counts[status] = n
     return counts
 

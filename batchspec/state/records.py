@@ -20,9 +20,7 @@ class Sendable:
 
 def start_run(db: sqlite3.Connection, command: str, mode: str) -> int:
     with transaction(db):
-        cursor = db.execute(
-            "INSERT INTO runs (command, mode, started_at) VALUES (?, ?, ?)", (command, mode, now())
-        )
+        cursor = db.execute("INSERT INTO runs (command, mode, started_at) VALUES (?, ?, ?)", (command, mode, now()))
     return int(cursor.lastrowid or 0)
 
 
@@ -34,9 +32,7 @@ def end_run(db: sqlite3.Connection, run_id: int, exit_code: int, records: int, s
         )
 
 
-def merge_plan(
-    db: sqlite3.Connection, staging: Staging, run_id: int, providers: dict[str, tuple[str, str]]
-) -> None:
+def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers: dict[str, tuple[str, str]]) -> None:
     """Take a finished plan into the state in one transaction: new records become pending, changed
     ones start over (their old results stay as history), and every record of this input is
     stamped with ``run_id`` and its position. ``providers`` maps model label → (provider, name)."""
@@ -117,7 +113,5 @@ def sendable(db: sqlite3.Connection, model: str, run_id: int, limit: int) -> Ite
 
 
 def count_pending(db: sqlite3.Connection, run_id: int) -> int:
-    row = db.execute(
-        "SELECT count(*) FROM records WHERE run_id = ? AND status = 'pending'", (run_id,)
-    ).fetchone()
+    row = db.execute("SELECT count(*) FROM records WHERE run_id = ? AND status = 'pending'", (run_id,)).fetchone()
     return int(row[0])

@@ -48,9 +48,7 @@ class Staging:
             self.db.execute("ATTACH DATABASE ':memory:' AS state")
             for _, _, sql in MIGRATIONS:
                 self.db.executescript(
-                    sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace(
-                        "CREATE INDEX ", "CREATE INDEX state."
-                    )
+                    sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace("CREATE INDEX ", "CREATE INDEX state.")
                 )
         self.db.execute(
             """CREATE TABLE main.items (
@@ -114,7 +112,7 @@ class Staging:
     def to_send(self, model: str) -> Iterator[tuple[str, int, bytes | None]]:
         """(custom_id, bytes, payload entry) of the requests to send for ``model``, in input order."""
         marks = ",".join("?" * len(SEND_CATEGORIES))
-        yield from self.db.execute(
+        return self.db.execute(
             f"SELECT custom_id, nbytes, entry FROM classified WHERE model = ? AND category IN ({marks}) "
             "ORDER BY ordinal",
             (model, *SEND_CATEGORIES),
@@ -129,9 +127,7 @@ class Staging:
         body = None
         record = None
         if stored_hash is not None:
-            row = self.db.execute(
-                "SELECT body FROM state.requests WHERE request_hash = ?", (stored_hash,)
-            ).fetchone()
+            row = self.db.execute("SELECT body FROM state.requests WHERE request_hash = ?", (stored_hash,)).fetchone()
             body = bytes(row[0]).decode() if row else None
             cursor = self.db.execute(
                 "SELECT * FROM state.records WHERE model = ? AND custom_id = ?", (model, custom_id)

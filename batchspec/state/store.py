@@ -29,11 +29,13 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
     db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 30000")
-    if not readonly:
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
     return db
+
+
+def use_wal(db: sqlite3.Connection) -> None:
+    """Write-ahead logging: readers (status) never block the run. Set only on a file known to be ours."""
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
 
 
 @contextmanager
@@ -49,9 +51,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def create_schema(db: sqlite3.Connection) -> None:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
-    )
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
     done = {row[0] for row in db.execute("SELECT version FROM migrations")}
     for version, name, sql in MIGRATIONS:
         if version in done:
@@ -76,6 +76,7 @@ class StateStore:
         if not path.exists():
             _create(path, job_name)
         db = _open_checked(path, job_name, readonly=False)
+        use_wal(db)
         create_schema(db)  # applies migrations added since the file was written
         return cls(db, path, job_name)
 

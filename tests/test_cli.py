@@ -1,0 +1,107 @@
+"""init, schema, help, the quickstart, and state files that must be refused without being touched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import jsonschema
+
+import batchspec
+from batchspec.providers import provider_names
+from tests.conftest import Job
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_init_writes_a_spec_that_validates_and_runs_offline(tmp_path: Path, offline_job: Job) -> None:
+    job = Job(tmp_path / "new", {})
+    job.dir.mkdir()
+    result = job.cli("init", "job.yaml")
+    assert "Wrote job.yaml and data/sample.jsonl." in result.stdout
+    assert job.cli("validate", "job.yaml").stdout.startswith("ok: job: 5 records from data/sample.jsonl")
+    job.cli("run", "job.yaml", "-q")
+    assert len((job.dir / "out" / "job.jsonl").read_text().splitlines()) == 5
+    refused = job.cli("init", "job.yaml", expect=2)
+    assert "already exist" in refused.stderr and "--force" in refused.stderr
+
+
+def test_schema_command_prints_the_schema_file_with_the_registry_providers(offline_job: Job) -> None:
+    printed = json.loads(offline_job.cli("schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(printed)
+    on_disk = json.loads((ROOT / "schemas" / "batchspec.schema.json").read_text())
+    assert printed["$defs"]["model"]["properties"]["provider"]["enum"] == list(provider_names())
+    # The file editors read lists the same providers as the registry.
+    assert on_disk["$defs"]["model"]["properties"]["provider"]["enum"] in ([], list(provider_names()))
+
+
+def test_every_schema_property_has_a_description() -> None:
+    schema = json.loads((ROOT / "schemas" / "batchspec.schema.json").read_text())
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for name, prop in node.get("properties", {}).items():
+                assert "description" in prop or "$ref" in prop, f"{path}.{name}"
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+
+    walk(schema, "")
+
+
+def test_help_lists_the_registry_providers_and_exit_codes(offline_job: Job) -> None:
+    text = offline_job.cli("--help").stdout
+    assert "Providers: " + ", ".join(provider_names()) + "." in text
+    assert "75 work still in flight" in text
+    assert batchspec.__version__ in offline_job.cli("--version").stdout
+
+
+def test_quickstart_runs_offline(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns(".batchspec", "out"))
+    job = Job(tmp_path / "examples", {})
+    result = job.cli("run", "quickstart.yaml")
+    assert "requests: 20 done · 0 failed for good · 0 pending · 0 in flight" in result.stdout
+    rows = [json.loads(line) for line in (job.dir / "out" / "quickstart.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"r{i:03d}" for i in range(1, 21)]
+    assert {r["output"] for r in rows} <= {"positive", "negative", "neutral"}
+    assert set(rows[0]) == {"id", "model", "output", "usage", "cost_usd", "product", "text"}
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_alone(job: Job) -> None:
+    job.state_path.parent.mkdir()
+    db = sqlite3.connect(job.state_path)
+    db.execute("CREATE TABLE mine (x)")
+    db.commit()
+    db.close()
+    before = job.state_path.read_bytes()
+    result = job.run(expect=2)
+    assert "not a batchspec state file" in result.stderr and "it was not changed" in result.stderr
+    assert job.state_path.read_bytes() == before
+
+
+def test_a_truncated_state_file_is_refused(job: Job) -> None:
+    job.run()
+    data = job.state_path.read_bytes()
+    job.state_path.write_bytes(data[: len(data) // 3])
+    for suffix in ("-wal", "-shm"):
+        Path(f"{job.state_path}{suffix}").unlink(missing_ok=True)
+    result = job.run(expect=2)
+    assert "state" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_state_of_another_job_is_refused(job: Job) -> None:
+    job.run()
+    job.write_spec({"name": "other", "state": {"path": ".batchspec/reviews.db"}})
+    result = job.cli("run", "job.yaml", "-q", expect=2)
+    assert "holds the state of job 'reviews', not 'other'" in result.stderr
+
+
+def test_state_from_a_newer_batchspec_is_refused(job: Job) -> None:
+    job.run()
+    db = sqlite3.connect(job.state_path)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    result = job.run(expect=2)
+    assert "written by a newer batchspec" in result.stderr and "upgrade batchspec" in result.stderr

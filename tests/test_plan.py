@@ -1,0 +1,149 @@
+"""`plan`: counts against the state, batch splits, estimates, --explain, --emit, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Job, reviews
+
+
+def model_plan(job: Job) -> dict:
+    plan = job.plan_json()
+    assert len(plan["models"]) == 1
+    return plan["models"][0]
+
+
+def test_fresh_job_is_all_new_and_plan_writes_no_state(offline_job: Job) -> None:
+    plan = model_plan(offline_job)
+    assert plan["counts"] == {
+        "new": 10,
+        "changed": 0,
+        "pending": 0,
+        "retryable": 0,
+        "done": 0,
+        "failed": 0,
+        "in_flight": 0,
+    }
+    assert plan["to_send"] == 10
+    assert not (offline_job.dir / ".batchspec").exists()
+
+
+def test_text_plan_shows_counts_batches_tokens_and_cost(offline_job: Job) -> None:
+    text = offline_job.cli("plan", "job.yaml").stdout
+    assert "Plan for job reviews: 10 records from data.jsonl" in text
+    assert "State: .batchspec/reviews.db (not created yet)" in text
+    assert "new 10 · changed 0 · pending 0 · retryable 0 · done 0 · failed 0 · in flight 0" in text
+    assert "to send: 10 requests" in text and "in 1 batch (at most 50,000 requests and 100.0 MB each)" in text
+    assert "estimated tokens: 460 input, ≤ 50 output" in text
+    assert "estimated cost: $0.000049 (batch) to $0.000099 (sync)" in text  # 460 × 0.15/M + 50 × 0.6/M
+
+
+def test_after_a_run_everything_is_done_and_exit_code_says_nothing_to_send(job: Job) -> None:
+    assert job.cli("plan", "job.yaml", "--detailed-exitcode", expect=2)
+    job.run()
+    assert model_plan(job)["counts"]["done"] == 10
+    job.cli("plan", "job.yaml", "--detailed-exitcode", expect=0)
+    assert "Nothing to send" in job.cli("plan", "job.yaml").stdout
+
+
+def test_appended_rows_are_new_and_an_edited_template_changes_every_record(job: Job) -> None:
+    job.run()
+    job.append_records(reviews(3, start=11))
+    counts = model_plan(job)["counts"]
+    assert (counts["new"], counts["done"], counts["changed"]) == (3, 10, 0)
+    job.write_spec({"prompt": {"user": "Review: {{ text }}\nOne word: positive, negative or neutral."}})
+    counts = model_plan(job)["counts"]
+    assert (counts["new"], counts["done"], counts["changed"]) == (3, 0, 10)
+
+
+def test_edited_record_is_changed_and_reverting_finds_the_stored_result(job: Job) -> None:
+    job.run()
+    records = reviews(10)
+    records[4]["text"] = "edited"
+    job.write_records(records)
+    counts = model_plan(job)["counts"]
+    assert (counts["changed"], counts["done"]) == (1, 9)
+    job.run()
+    job.write_records(reviews(10))  # back to the original: its result is still in the state
+    counts = model_plan(job)["counts"]
+    assert (counts["changed"], counts["done"]) == (0, 10)
+
+
+def test_explain_shows_the_request_and_what_changed(job: Job) -> None:
+    job.run()
+    explained = job.cli("plan", "job.yaml", "--explain", "r3").stdout
+    assert "gpt-4o-mini: done — a result for exactly this request is stored: nothing to send" in explained
+    job.write_spec({"model": {"params": {"temperature": 0.5}}, "prompt": {"system": "You annotate reviews."}})
+    explained = job.cli("plan", "job.yaml", "--explain", "r3").stdout
+    assert "gpt-4o-mini: changed — the request differs from the one stored on " in explained
+    assert "body.temperature: 0 → 0.5" in explained
+    assert "body.messages[0].content:" in explained
+    assert "-You are a careful annotator of product reviews." in explained
+    assert "+You annotate reviews." in explained
+    assert '"content": "Review: Review number 3: it works well enough.\\nAnswer with one word' in explained
+
+
+def test_explain_unknown_record(offline_job: Job) -> None:
+    result = offline_job.cli("plan", "job.yaml", "--explain", "nope", expect=2)
+    assert result.stderr == "error: no record with id or custom_id 'nope' in data.jsonl\n"
+
+
+def test_work_is_split_by_request_count(offline_job: Job) -> None:
+    offline_job.write_spec({"execution": {"max_requests_per_batch": 4}})
+    plan = model_plan(offline_job)
+    assert [b["requests"] for b in plan["batches"]] == [4, 4, 2]
+
+
+def test_work_is_split_by_bytes(offline_job: Job) -> None:
+    offline_job.write_spec({"execution": {"max_bytes_per_batch": "1KB"}})
+    plan = model_plan(offline_job)
+    assert sum(b["requests"] for b in plan["batches"]) == 10
+    assert len(plan["batches"]) > 1
+    assert all(b["bytes"] <= 1000 for b in plan["batches"])
+
+
+def test_one_request_bigger_than_a_batch_is_an_error(offline_job: Job) -> None:
+    offline_job.write_spec({"execution": {"max_bytes_per_batch": 100}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert "the request for custom_id r1 is" in result.stderr
+    assert "shorten that record or raise execution.max_bytes_per_batch" in result.stderr
+
+
+def test_emit_writes_one_payload_file_per_batch(offline_job: Job) -> None:
+    offline_job.write_spec({"execution": {"max_requests_per_batch": 4}})
+    offline_job.cli("plan", "job.yaml", "--emit", "payloads")
+    files = sorted(p.name for p in (offline_job.dir / "payloads").iterdir())
+    assert files == ["gpt-4o-mini-batch-0001.jsonl", "gpt-4o-mini-batch-0002.jsonl", "gpt-4o-mini-batch-0003.jsonl"]
+    lines = (offline_job.dir / "payloads" / files[2]).read_text().splitlines()
+    assert [json.loads(line)["custom_id"] for line in lines] == ["r9", "r10"]
+
+
+def test_two_models_plan_separately(offline_job: Job) -> None:
+    offline_job.write_spec(
+        {
+            "model": [
+                {"provider": "openai", "name": "gpt-4o-mini", "params": {"max_tokens": 5}},
+                {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"max_tokens": 5}},
+            ]
+        }
+    )
+    plan = offline_job.plan_json()
+    assert [(m["model"], m["to_send"]) for m in plan["models"]] == [("gpt-4o-mini", 10), ("claude-haiku-4-5", 10)]
+    offline_job.cli("plan", "job.yaml", "--emit", "payloads")
+    names = sorted(p.name for p in (offline_job.dir / "payloads").iterdir())
+    assert names == ["claude-haiku-4-5-batch-0001.json", "gpt-4o-mini-batch-0001.jsonl"]
+
+
+def test_spec_errors_exit_1_with_detailed_exitcode(offline_job: Job) -> None:
+    offline_job.spec_path.write_text("version: 1\n", "utf-8")
+    offline_job.cli("plan", "job.yaml", expect=2)
+    offline_job.cli("plan", "job.yaml", "--detailed-exitcode", expect=1)
+
+
+def test_unknown_model_cost_is_reported_as_unknown_not_zero(offline_job: Job) -> None:
+    offline_job.write_spec({"model": {"name": "my-finetune"}})
+    plan = model_plan(offline_job)
+    assert plan["estimated_cost_usd"] == {"batch": None, "sync": None}
+    assert "estimated cost: unknown (no price for my-finetune" in offline_job.cli("plan", "job.yaml").stdout
+    offline_job.write_spec({"pricing": {"my-finetune": {"input": 1.0, "output": 2.0}}})
+    assert model_plan(offline_job)["estimated_cost_usd"]["sync"] > 0

@@ -1,0 +1,108 @@
+"""Each input format streams records through plan; a broken line names its file and line."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.conftest import Job
+
+
+def counts(job: Job) -> dict[str, int]:
+    plan = job.plan_json()
+    return {"records": plan["records"], "new": plan["models"][0]["counts"]["new"]}
+
+
+def test_jsonl_and_ndjson(offline_job: Job) -> None:
+    assert counts(offline_job) == {"records": 10, "new": 10}
+    (offline_job.dir / "data.ndjson").write_text('{"id": "a", "text": "x"}\n\n{"id": "b", "text": "y"}\n')
+    offline_job.write_spec({"input": {"path": "data.ndjson"}})
+    assert counts(offline_job) == {"records": 2, "new": 2}
+
+
+def test_csv_and_tsv(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text('id,text\n1,"multi\nline, with comma"\n2,plain\n', "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    assert counts(offline_job) == {"records": 2, "new": 2}
+    explained = offline_job.cli("plan", "job.yaml", "--explain", "1").stdout
+    assert "Record 1 (data.csv:2)" in explained
+    assert "Review: multi\\nline, with comma" in explained
+    (offline_job.dir / "data.tsv").write_text("id\ttext\n1\ta\n2\tb\n3\tc\n", "utf-8")
+    offline_job.write_spec({"input": {"path": "data.tsv"}})
+    assert counts(offline_job) == {"records": 3, "new": 3}
+
+
+def test_parquet_is_read_in_record_batches(offline_job: Job) -> None:
+    table = pa.table({"id": [f"p{i}" for i in range(10_000)], "text": ["t"] * 10_000})
+    pq.write_table(table, offline_job.dir / "data.parquet", row_group_size=1000)
+    offline_job.write_spec({"input": {"path": "data.parquet"}})
+    assert counts(offline_job) == {"records": 10_000, "new": 10_000}
+    assert "Record p9999 (data.parquet row 10000)" in offline_job.cli("plan", "job.yaml", "--explain", "p9999").stdout
+
+
+def test_text_file_glob(offline_job: Job) -> None:
+    docs = offline_job.dir / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.txt").write_text("first", "utf-8")
+    (docs / "sub" / "b.txt").write_text("second", "utf-8")
+    offline_job.write_spec(
+        {"input": {"path": "docs/**/*.txt", "id": None}, "prompt": {"user": "{{ name }}: {{ text }}"}}
+    )
+    assert counts(offline_job) == {"records": 2, "new": 2}
+    explained = offline_job.cli("plan", "job.yaml", "--explain", "docs/sub/b.txt").stdout
+    assert "b.txt: second" in explained
+
+
+def test_input_limit(offline_job: Job) -> None:
+    offline_job.write_spec({"input": {"limit": 3}})
+    assert counts(offline_job) == {"records": 3, "new": 3}
+
+
+def test_malformed_jsonl_line_names_file_and_line(offline_job: Job) -> None:
+    with open(offline_job.dir / "data.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"id": "r11", "text": "ok"}\n{"id": "r12", "text": \n')
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.jsonl:12: not valid JSON: unexpected end of data at column 23\n"
+
+
+def test_non_object_jsonl_line(offline_job: Job) -> None:
+    with open(offline_job.dir / "data.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("[1, 2]\n")
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.jsonl:11: expected a JSON object, got list\n"
+
+
+def test_csv_row_with_wrong_field_count(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text("id,text\n1,a\n2,b,extra\n", "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.csv:3: expected 2 fields as in the header, got 3\n"
+
+
+def test_csv_with_a_duplicate_header(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text("id,text,id\n1,a,2\n", "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert "data.csv:1: the header names column 'id' twice" in result.stderr
+
+
+def test_not_a_parquet_file(offline_job: Job) -> None:
+    (offline_job.dir / "data.parquet").write_bytes(b"definitely not parquet")
+    offline_job.write_spec({"input": {"path": "data.parquet"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr.startswith("error: data.parquet: not a readable Parquet file")
+
+
+def test_glob_matching_nothing(offline_job: Job) -> None:
+    offline_job.write_spec({"input": {"path": "docs/*.txt", "id": None}})
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert "job.yaml:4:9: input.path: no files match docs/*.txt (paths are relative to the spec file)" in result.stderr
+
+
+def test_undecodable_text(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_bytes(b"id,text\n1,caf\xe9\n")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert "data.csv" in result.stderr and "not utf-8 text" in result.stderr
+    offline_job.write_spec({"input": {"encoding": "latin-1"}})
+    assert counts(offline_job) == {"records": 1, "new": 1}

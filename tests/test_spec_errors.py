@@ -1,0 +1,208 @@
+"""Every class of spec error is reported as file:line:col: key: message (hint), all at once, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Job
+
+
+def validate(job: Job, text: str, expect: int = 2) -> list[str]:
+    job.spec_path.write_text(text, "utf-8")
+    result = job.cli("validate", "job.yaml", expect=expect)
+    return result.stderr.splitlines()
+
+
+def spec_text(**parts: str) -> str:
+    sections = {
+        "head": "version: 1\nname: reviews\n",
+        "input": "input:\n  path: data.jsonl\n  id: id\n",
+        "prompt": "prompt:\n  user: |\n    Review: {{ text }}\n",
+        "model": "model:\n  provider: openai\n  name: gpt-4o-mini\n  params: {max_tokens: 5}\n",
+        "rest": "output:\n  path: out/results.jsonl\n",
+    }
+    sections.update(parts)
+    return "".join(sections.values())
+
+
+def test_valid_spec_prints_ok_and_a_summary(offline_job: Job) -> None:
+    result = offline_job.cli("validate", "job.yaml")
+    assert result.stdout.startswith("ok: reviews: 10 records from ")
+    assert "1 model (openai gpt-4o-mini), batch mode" in result.stdout
+
+
+def test_malformed_yaml_names_line_and_column(offline_job: Job) -> None:
+    lines = validate(offline_job, "version: 1\nname: x\n  bad: [\n")
+    assert lines[0].endswith("job.yaml:3:6: invalid YAML: mapping values are not allowed here")
+    assert lines[-1] == "1 problem in the spec; nothing was sent."
+
+
+def test_duplicate_yaml_key_is_an_error(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(rest="output:\n  path: a.jsonl\n  path: b.jsonl\n"))
+    assert lines[0].endswith("job.yaml:15:3: output.path: duplicate key (already set on line 14; YAML keeps only one)")
+
+
+def test_version_is_checked_first(offline_job: Job) -> None:
+    lines = validate(offline_job, "version: 2\nname: Bad Name\nbogus: 1\n")
+    assert len(lines) == 2
+    assert lines[0].endswith(
+        "job.yaml:1:10: version: unsupported spec version 2 (this batchspec reads version 1; upgrade batchspec)"
+    )
+
+
+def test_all_structural_errors_at_once_with_hints(offline_job: Job) -> None:
+    text = spec_text(
+        head="version: 1\nname: Bad Name\n",
+        input="input:\n  path: data.jsonl\n  idd: id\n",
+        model="model:\n  provider: opneai\n  name: gpt-4o-mini\n",
+        rest="execution:\n  poll_interval: 10 minutes\n  max_bytes_per_batch: 100 megs\n"
+        "output:\n  path: out/results.jsonl\n",
+    )
+    lines = validate(offline_job, text)
+    assert [line.split("job.yaml:", 1)[1] for line in lines[:-1]] == [
+        "2:7: name: 'Bad Name' is not valid (lowercase letters, digits, '_' and '-', at most 64)",
+        "5:3: input.idd: unknown key 'idd' (did you mean 'id'?)",
+        "10:13: model.provider: 'opneai' is not one of: openai, anthropic, fake (did you mean 'openai'?)",
+        "13:18: execution.poll_interval: '10 minutes' is not valid (a duration such as 60s, 5m, 24h or a number "
+        "of seconds)",
+        "14:24: execution.max_bytes_per_batch: '100 megs' is not valid (a size such as 100MB, 512KiB or a "
+        "number of bytes)",
+    ]
+    assert lines[-1] == "5 problems in the spec; nothing was sent."
+
+
+def test_missing_required_key(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(model="model:\n  provider: openai\n"))
+    assert any(
+        line.endswith(
+            "job.yaml:10:3: model: missing required key 'name' "
+            "(The provider's model name, e.g. gpt-4o-mini or claude-sonnet-4-5)"
+        )
+        for line in lines
+    )
+
+
+def test_wrong_type(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(rest="execution:\n  max_attempts: three\noutput:\n  path: o.jsonl\n"))
+    assert lines[0].endswith(
+        "job.yaml:14:17: execution.max_attempts: expected an integer, got 'three' "
+        "(Attempts per record before a retryable error becomes final)"
+    )
+
+
+def test_semantic_errors_all_at_once(offline_job: Job) -> None:
+    text = spec_text(
+        input="input:\n  path: missing.jsonl\n  id: id\n",
+        prompt="prompt:\n  system: hi\n  user: |\n    Review: {{ text }\n",
+        model="model:\n  provider: openai\n  name: gpt-4o-mini\n  params: {max_token: 5, n: 2}\n",
+        rest="output:\n  path: out/results.txt\n",
+    )
+    lines = validate(offline_job, text)
+    assert [line.split("job.yaml:", 1)[1] for line in lines[:-1]] == [
+        "4:9: input.path: missing.jsonl does not exist (paths are relative to the spec file)",
+        "9:5: prompt.user: template syntax error: unexpected '}' (see https://jinja.palletsprojects.com/templates/)",
+        "13:12: model.params.max_token: unknown parameter 'max_token' for openai (did you mean 'max_tokens'?)",
+        "13:29: model.params.n: n must be 1 (batchspec stores one output per record and model)",
+        "15:9: output.path: cannot tell the output format of 'out/results.txt' "
+        "(use .jsonl, .csv, .parquet, .sqlite or .db, or set output.format)",
+    ]
+
+
+def test_api_key_in_spec_is_refused_with_a_hint(offline_job: Job) -> None:
+    model = "model:\n  provider: openai\n  name: gpt-4o-mini\n  api_key: sk-123\n"
+    lines = validate(offline_job, spec_text(model=model))
+    assert lines[0].endswith(
+        "job.yaml:12:3: model.api_key: unknown key 'api_key' (keys never go in the spec: "
+        "set api_key_env to the name of an environment variable)"
+    )
+
+
+def test_anthropic_requires_max_tokens(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(model="model:\n  provider: anthropic\n  name: claude-haiku-4-5\n"))
+    assert lines[0].endswith(
+        "job.yaml:10:3: model.params: anthropic requires params.max_tokens (e.g. params: {max_tokens: 1024})"
+    )
+
+
+def test_template_variable_missing_from_first_records(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(prompt="prompt:\n  user: |\n    Review: {{ txt }}\n"))
+    assert lines[0].endswith(
+        "job.yaml:8:5: prompt.user: the template uses 'txt', which the record at "
+        "data.jsonl:1 does not have (did you mean 'text'?)"
+    )
+
+
+def test_template_in_user_file_reports_the_template_file_line(offline_job: Job) -> None:
+    (offline_job.dir / "prompt.j2").write_text("Line one\nReview: {{ text\n", "utf-8")
+    lines = validate(offline_job, spec_text(prompt="prompt:\n  user_file: prompt.j2\n"))
+    assert lines[0] == (
+        "prompt.j2:2:1: prompt.user_file: template syntax error: unexpected end of template, "
+        "expected 'end of print statement'. (see https://jinja.palletsprojects.com/templates/)"
+    )
+
+
+def test_prompt_needs_exactly_one_of_user_user_file_messages(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(prompt="prompt:\n  system: hi\n"))
+    assert lines[0].endswith("job.yaml:7:3: prompt: the prompt needs exactly one of user, user_file or messages")
+
+
+def test_unknown_input_format(offline_job: Job) -> None:
+    (offline_job.dir / "data.json").write_text("[]", "utf-8")
+    lines = validate(offline_job, spec_text(input="input:\n  path: data.json\n"))
+    assert lines[0].endswith(
+        "job.yaml:4:9: input.path: cannot tell the format of 'data.json' (use .jsonl, "
+        ".ndjson, .csv, .tsv, .parquet or a glob like docs/*.txt, or set input.format)"
+    )
+
+
+def test_environment_variables_are_substituted_and_missing_ones_reported(
+    offline_job: Job, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REVIEWS_FILE", "data.jsonl")
+    ok = spec_text(input="input:\n  path: ${REVIEWS_FILE}\n  id: id\n")
+    offline_job.spec_path.write_text(ok, "utf-8")
+    assert offline_job.cli("validate", "job.yaml").stdout.startswith("ok: reviews: 10 records")
+    lines = validate(offline_job, spec_text(input="input:\n  path: ${NO_SUCH_VARIABLE}\n"))
+    assert lines[0].endswith(
+        "job.yaml:4:9: input.path: environment variable NO_SUCH_VARIABLE is not set "
+        "(set it, or write $${...} for a literal)"
+    )
+
+
+def test_secret_looking_variables_cannot_be_pulled_into_a_spec(offline_job: Job) -> None:
+    lines = validate(offline_job, spec_text(prompt="prompt:\n  user: 'Key: ${OPENAI_API_KEY} {{ text }}'\n"))
+    assert lines[0].endswith(
+        "job.yaml:7:9: prompt.user: refusing to put ${OPENAI_API_KEY} into the spec "
+        "(it looks like a secret; name API keys with model.api_key_env)"
+    )
+
+
+def test_duplicate_ids_are_named_with_their_lines(offline_job: Job) -> None:
+    offline_job.write_records([{"id": 1, "text": "a"}, {"id": 2, "text": "b"}, {"id": 1, "text": "c"}])
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert result.stderr == (
+        "error: job.yaml:5:7: input.id: record ids must be unique; duplicates:\n  '1' at data.jsonl:1, data.jsonl:3\n"
+    )
+
+
+def test_id_must_yield_a_value_for_every_record(offline_job: Job) -> None:
+    records = [{"id": f"r{i}", "text": "x"} for i in range(30)] + [{"text": "no id"}]
+    offline_job.write_records(records)
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert result.stderr == "error: data.jsonl:31: input.id: the record has no field 'id' (its fields: text)\n"
+
+
+def test_missing_spec_file(tmp_path: Path, offline_job: Job) -> None:
+    result = offline_job.cli("validate", str(tmp_path / "nope.yaml"), expect=2)
+    assert result.stderr.startswith(f"{tmp_path / 'nope.yaml'}: no such spec file")
+
+
+def test_unknown_model_price_is_a_warning_not_an_error(offline_job: Job) -> None:
+    offline_job.write_spec({"model": {"name": "my-finetune"}})
+    result = offline_job.cli("validate", "job.yaml")
+    assert (
+        "job.yaml:13:9: model.name: no price known for model 'my-finetune': costs will be reported as "
+        "unknown (add it under `pricing:` in the spec)" in result.stderr
+    )
