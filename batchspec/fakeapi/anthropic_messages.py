@@ -227,7 +227,7 @@ def complete(state: FakeState, body: JSON, *, batch_id: str | None = None, custo
 def handle_messages(state: FakeState, req: Request) -> Response:
     body = parse_body(req.body)
     faults = state.config.faults
-    kind = sync_fault(faults, state.attempts, "anthropic", body_digest(body).hex())
+    kind = sync_fault(faults, state.attempts, "anthropic", body_digest(body).hex(), req.client_gone)
     if kind is not None:
         status, err = anthropic_fault(kind, request_tokens(body), state.config.max_context_tokens)
         retry = {"retry-after": str(max(1, math.ceil(faults.retry_after_seconds)))}

@@ -4,7 +4,7 @@ fault a sync request meets before it is answered."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,13 @@ def generate(
     return Generation(text, None, None, tokens, stop, stop_sequence)
 
 
-def sync_fault(faults: FaultConfig, attempts: Attempts, provider: str, body_sha: str) -> str | None:
+class ClientGone(Exception):
+    """The client hung up while its request was being processed: nothing is answered or billed."""
+
+
+def sync_fault(
+    faults: FaultConfig, attempts: Attempts, provider: str, body_sha: str, client_gone: Callable[[], bool]
+) -> str | None:
     """Count this attempt of a sync request, apply latency, and draw its injected fault."""
     attempt = attempts.next(provider, "sync:" + body_sha)
     delay = faults.latency_seconds
@@ -73,4 +79,6 @@ def sync_fault(faults: FaultConfig, attempts: Attempts, provider: str, body_sha:
         delay += faults.sync_slow_seconds
     if delay > 0:
         time.sleep(delay)
+        if client_gone():
+            raise ClientGone
     return fault_rules.request_fault(faults, faults.sync_rates(), body_sha, attempt, body_sha)

@@ -312,7 +312,7 @@ def complete(state: FakeState, body: JSON, *, batch_id: str | None = None, custo
 def handle_chat(state: FakeState, req: Request) -> Response:
     body = parse_body(req.body)
     faults = state.config.faults
-    kind = sync_fault(faults, state.attempts, "openai", body_digest(body).hex())
+    kind = sync_fault(faults, state.attempts, "openai", body_digest(body).hex(), req.client_gone)
     model = str(body.get("model", "unknown"))
     if kind is not None:
         status, err = openai_fault(kind, model, request_tokens(body), state.config.max_context_tokens)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import sys
 import threading
@@ -20,6 +21,7 @@ import orjson
 from . import anthropic_api, openai_api
 from .clock import Clock
 from .config import FakeConfig
+from .engine import ClientGone
 from .errors import OPENAI_MISSING_KEY, anthropic_body, mask_key, openai_body
 from .ledger import Ledger
 from .ratelimit import anthropic_headers, openai_headers
@@ -79,6 +81,8 @@ def answer(state: FakeState, req: Request) -> Response:
         response = dispatch(routes, state, req)
         if response is None:
             raise not_found(provider, req)
+    except ClientGone:
+        return Response(499, b"")  # nginx's "client closed request": nobody is listening
     except ApiError as exc:
         body = exc.body
         if provider == "anthropic" and body.get("type") == "error":
@@ -154,7 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             body = b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        req = Request(self.command, url.path, dict(parse_qsl(url.query)), headers, body, f"http://{host}")
+        req = Request(
+            self.command, url.path, dict(parse_qsl(url.query)), headers, body, f"http://{host}", self._client_gone
+        )
         response = answer(state, req)
         state.ledger.add(
             "http",
@@ -170,6 +176,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(response)
         if state.config.verbose:
             self.log_request(response.status)
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed the connection (readable with nothing to read)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _write(self, response: Response) -> None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +23,8 @@ class Request:
     headers: Mapping[str, str]  # names in lower case
     body: bytes
     base_url: str  # scheme://host:port as the client reached us, for absolute URLs
+    # True once the client has hung up (a killed process): its request is abandoned, not billed.
+    client_gone: Callable[[], bool] = lambda: False
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage
+from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 KNOWN_PARAMS = frozenset(
@@ -66,6 +66,11 @@ class AnthropicProvider:
         from batchspec.providers.anthropic_batch import AnthropicBatchClient
 
         return AnthropicBatchClient(model, job)
+
+    def sync_client(self, model: ModelSpec) -> SyncClient:
+        from batchspec.providers.anthropic_sync import AnthropicSyncClient
+
+        return AnthropicSyncClient(model)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         return f'{{"custom_id":"{custom_id}","params":'.encode() + body_json + b"}"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from batchspec.outcomes import Outcome
 
 if TYPE_CHECKING:
+    from batchspec.providers.sync_common import SyncAnswer
     from batchspec.spec.model import CacheSpec, ModelSpec
 
 
@@ -53,6 +54,10 @@ class Provider(Protocol):
         """A client for ``model``'s batches; raises AuthError without a usable key."""
         ...
 
+    def sync_client(self, model: ModelSpec) -> SyncClient:
+        """An async client for ``model``'s synchronous API (sync mode)."""
+        ...
+
 
 @dataclass(frozen=True)
 class BatchInfo:
@@ -94,3 +99,11 @@ class BatchClient(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class SyncClient(Protocol):
+    """One provider account and model, one request at a time (sync mode)."""
+
+    async def send(self, custom_id: str, body: dict[str, Any]) -> SyncAnswer: ...
+
+    async def close(self) -> None: ...

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from batchspec.errors import InputError
-from batchspec.providers.base import BatchClient
+from batchspec.providers.base import BatchClient, SyncClient
 from batchspec.providers.openai import CHAT_COMPLETIONS, OpenAIProvider
 from batchspec.spec.model import ModelSpec
 
@@ -53,3 +53,9 @@ class FakeProvider(OpenAIProvider):
 
         url = model.base_url or in_process_server().openai_base_url
         return OpenAIBatchClient(model, job, provider="fake", endpoint=CHAT_COMPLETIONS, base_url=url)
+
+    def sync_client(self, model: ModelSpec) -> SyncClient:
+        from batchspec.providers.openai_sync import OpenAISyncClient
+
+        url = model.base_url or in_process_server().openai_base_url
+        return OpenAISyncClient(model, provider="fake", base_url=url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage
+from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -79,6 +79,11 @@ class OpenAIProvider:
         from batchspec.providers.openai_batch import OpenAIBatchClient
 
         return OpenAIBatchClient(model, job, endpoint=CHAT_COMPLETIONS)
+
+    def sync_client(self, model: ModelSpec) -> SyncClient:
+        from batchspec.providers.openai_sync import OpenAISyncClient
+
+        return OpenAISyncClient(model)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.

@@ -11,6 +11,7 @@ from batchspec.errors import ExitCode
 from batchspec.plan import build_plan
 from batchspec.runner.batch import Engine
 from batchspec.runner.progress import Progress
+from batchspec.runner.sync import SyncEngine
 from batchspec.sinks import write_outputs
 from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
@@ -39,6 +40,7 @@ class RunSummary:
     in_flight: int
     batches_in_flight: list[str] = field(default_factory=list)
     batches_submitted: int = 0
+    requests_sent: int = 0  # sync mode
     results_written: int = 0
     errors_written: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
@@ -64,15 +66,26 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
         if options.retry_failed:
             retry_failed(store.db, run_id)
         engine = Engine(spec, store, run_id, progress)
+        sent = 0
         try:
-            engine.recover_intents()
-            engine.run(wait=options.wait)
+            engine.recover_intents()  # in either mode: batches an interrupted run left behind
+            if mode == "sync":
+                sync = SyncEngine(spec, store, run_id, progress)
+                sync.run()
+                sent = sync.submitted
+                if not sync.stopping.is_set():  # and collect batches an earlier batch-mode run left
+                    engine.run(wait=options.wait, submit=False)
+            else:
+                engine.run(wait=options.wait)
+        except KeyboardInterrupt:
+            progress.event("interrupted: batches in flight keep running; run again to collect them")
         finally:
             engine.close()
             progress.close()
         crash_point("before_sinks")
         written = write_outputs(spec, store, run_id)
         summary = _summarise(spec, store, run_id, mode, records, engine.submitted)
+        summary.requests_sent = sent
         summary.results_written, summary.errors_written = written.results, written.errors
         end_run(store.db, run_id, summary.exit_code, records, summary.to_json())
         return summary

@@ -80,18 +80,18 @@ class Engine:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def run(self, *, wait: bool) -> None:
+    def run(self, *, wait: bool, submit: bool = True) -> None:
         first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
         delay = first
         while True:
             self.poll_all()
-            submitted = self.submit_more()
+            submitted = self.submit_more() if submit else False
             if submitted:
                 delay = first
             self.show()
             flying = state_batches.in_flight(self.db)
             if not flying:
-                if not self._pending():
+                if not submit or not self._pending():
                     return
                 if not submitted:
                     raise StateError("records are pending but none can be submitted; the state is inconsistent")

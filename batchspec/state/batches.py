@@ -16,6 +16,7 @@ import orjson
 
 from batchspec.crashpoints import crash_point
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
+from batchspec.state.outcomes import Place, store_outcome
 from batchspec.state.store import now, transaction
 
 TIMESTAMPS = (
@@ -190,6 +191,7 @@ def collect(
     """Store a finished batch's results, errors and the requests it lost, in one transaction."""
     summary = Collected()
     stamp = now()
+    place = Place(batch.model, batch.local_key)
     with transaction(db):
         members = {
             custom_id: (request_hash, attempt)
@@ -210,7 +212,7 @@ def collect(
             seen.add(outcome.custom_id)
             request_hash, attempt = members[outcome.custom_id]
             crash_point("while_collecting")
-            final = _store_outcome(db, batch, outcome, request_hash, attempt, max_attempts, stamp)
+            final = store_outcome(db, place, outcome, request_hash, attempt, max_attempts, stamp)
             _count(summary, outcome.kind, final)
             totals[0] += outcome.usage.input_tokens
             totals[1] += outcome.usage.output_tokens
@@ -229,94 +231,13 @@ def collect(
                 retryable=True,
             )
             summary.missing += 1
-            summary.failed_for_good += _store_outcome(db, batch, lost, request_hash, attempt, max_attempts, stamp)
+            summary.failed_for_good += store_outcome(db, place, lost, request_hash, attempt, max_attempts, stamp)
         db.execute(
             "UPDATE batches SET collected_at = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
             "WHERE local_key = ?",
             (stamp, totals[0], totals[1], None if totals[3] else totals[2], batch.local_key),
         )
     return summary
-
-
-def _store_outcome(
-    db: sqlite3.Connection,
-    batch: BatchRow,
-    outcome: Outcome,
-    request_hash: str,
-    attempt: int,
-    max_attempts: int,
-    stamp: str,
-) -> bool:
-    """Store one outcome and move its record on; True when the record has now failed for good."""
-    key = (batch.model, outcome.custom_id, request_hash)
-    current = "model = ? AND custom_id = ? AND request_hash = ? AND batch_key = ?"
-    usage = outcome.usage
-    tokens = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
-    response = orjson.dumps(outcome.response) if outcome.response is not None else None
-    if outcome.kind == SUCCEEDED:
-        parsed = orjson.dumps(outcome.parsed).decode() if outcome.parsed is not None else None
-        db.execute(
-            "INSERT OR IGNORE INTO results (model, custom_id, request_hash, batch_key, attempt, output, parsed, "
-            "response, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, "
-            "sync_cost_usd, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'batch', ?)",
-            (
-                *key,
-                batch.local_key,
-                attempt,
-                outcome.output,
-                parsed,
-                response or b"{}",
-                *tokens,
-                outcome.cost_usd,
-                outcome.sync_cost_usd,
-                stamp,
-            ),
-        )
-        db.execute(
-            f"UPDATE records SET status = 'done', batch_key = NULL, last_error_code = NULL, "
-            f"last_error_message = NULL, updated_at = ? WHERE {current}",
-            (stamp, *key, batch.local_key),
-        )
-        return False
-    db.execute(
-        "INSERT OR IGNORE INTO errors (model, custom_id, request_hash, batch_key, attempt, code, message, "
-        "retryable, response, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, "
-        "sync_cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            *key,
-            batch.local_key,
-            attempt,
-            outcome.error_code or outcome.kind,
-            outcome.error_message or "",
-            int(outcome.retryable or outcome.kind == UNPROCESSED),
-            response,
-            *tokens,
-            outcome.cost_usd,
-            outcome.sync_cost_usd,
-            stamp,
-        ),
-    )
-    if outcome.kind == UNPROCESSED:
-        db.execute(
-            f"UPDATE records SET status = 'pending', attempts = max(attempts - 1, 0), batch_key = NULL, "
-            f"last_error_code = ?, last_error_message = ?, updated_at = ? WHERE {current}",
-            (outcome.error_code, outcome.error_message, stamp, *key, batch.local_key),
-        )
-        return False
-    final = not outcome.retryable or attempt >= max_attempts
-    db.execute(
-        f"UPDATE records SET status = ?, batch_key = NULL, last_error_code = ?, last_error_message = ?, "
-        f"updated_at = ? WHERE {current}",
-        (
-            "failed" if final else "pending",
-            outcome.error_code,
-            outcome.error_message,
-            stamp,
-            *key,
-            batch.local_key,
-        ),
-    )
-    return final
 
 
 def _count(summary: Collected, kind: str, final: bool) -> None:

@@ -16,6 +16,7 @@ class Sendable:
     request_hash: str
     body: bytes
     input_tokens: int
+    ordinal: int
 
 
 def start_run(db: sqlite3.Connection, command: str, mode: str) -> int:
@@ -100,16 +101,18 @@ def retry_failed(db: sqlite3.Connection, run_id: int) -> int:
     return cursor.rowcount
 
 
-def sendable(db: sqlite3.Connection, model: str, run_id: int, limit: int) -> Iterator[Sendable]:
-    """The next pending requests of ``model``, in input order."""
+def sendable(
+    db: sqlite3.Connection, model: str, run_id: int, limit: int, *, after_ordinal: int = 0
+) -> Iterator[Sendable]:
+    """The next pending requests of ``model``, in input order (after ``after_ordinal``)."""
     cursor = db.execute(
-        "SELECT r.custom_id, r.request_hash, q.body, coalesce(r.input_tokens, 0) FROM records r "
+        "SELECT r.custom_id, r.request_hash, q.body, coalesce(r.input_tokens, 0), r.ordinal FROM records r "
         "JOIN requests q ON q.request_hash = r.request_hash "
-        "WHERE r.model = ? AND r.run_id = ? AND r.status = 'pending' ORDER BY r.ordinal LIMIT ?",
-        (model, run_id, limit),
+        "WHERE r.model = ? AND r.run_id = ? AND r.status = 'pending' AND r.ordinal > ? ORDER BY r.ordinal LIMIT ?",
+        (model, run_id, after_ordinal, limit),
     )
-    for custom_id, request_hash, body, tokens in cursor:
-        yield Sendable(custom_id, request_hash, bytes(body), tokens)
+    for custom_id, request_hash, body, tokens, ordinal in cursor.fetchall():
+        yield Sendable(custom_id, request_hash, bytes(body), tokens, ordinal)
 
 
 def count_pending(db: sqlite3.Connection, run_id: int) -> int:

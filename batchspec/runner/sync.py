@@ -1,0 +1,213 @@
+"""Sync mode: the same compiled requests through the synchronous APIs, as fast as the limits allow.
+
+Per model, a producer streams pending records from the state (in input order, a chunk at a time)
+into a bounded queue, and ``execution.concurrency`` workers send them through the async SDK
+client under a shared ``Limiter``. Each answer is stored in its own transaction the moment it
+arrives. Ctrl-C once: no new requests, the ones in flight finish. Twice: they are abandoned (and
+re-sent by the next run); the state is consistent either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import sqlite3
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from batchspec.errors import ProviderError
+from batchspec.outcomes import SUCCEEDED
+from batchspec.providers import get_provider
+from batchspec.providers.base import SyncClient
+from batchspec.runner.finish import Finisher
+from batchspec.runner.progress import Progress, Stats
+from batchspec.runner.ratelimit import Limiter
+from batchspec.spec.model import JobSpec, ModelSpec
+from batchspec.state import queries
+from batchspec.state.outcomes import Place, store_sync_outcome
+from batchspec.state.records import Sendable, sendable
+from batchspec.state.store import StateStore
+from batchspec.tokens import output_token_budget
+
+CHUNK = 500  # pending records read from the state at a time
+MAX_RATE_LIMITED = 12  # rate-limit answers one request may get before it counts as an attempt
+WINDOW_SECONDS = 60.0  # for the requests/s and tokens/min shown
+
+
+@dataclass
+class Meter:
+    """Throughput over the last minute, for the progress line."""
+
+    events: deque[tuple[float, int]] = field(default_factory=deque)
+    started: float = field(default_factory=time.monotonic)
+    rate_limited: int = 0
+    in_flight: int = 0
+
+    def add(self, tokens: int) -> None:
+        now = time.monotonic()
+        self.events.append((now, tokens))
+        while self.events and self.events[0][0] < now - WINDOW_SECONDS:
+            self.events.popleft()
+
+    def rates(self) -> tuple[float, float]:
+        span = min(WINDOW_SECONDS, max(time.monotonic() - self.started, 1e-3))
+        return len(self.events) / span, sum(t for _, t in self.events) * 60.0 / span
+
+
+class SyncEngine:
+    def __init__(self, spec: JobSpec, store: StateStore, run_id: int, progress: Progress) -> None:
+        self.spec = spec
+        self.store = store
+        self.run_id = run_id
+        self.progress = progress
+        self.meter = Meter()
+        self.stopping = asyncio.Event()
+        self.fatal: ProviderError | None = None
+        self.submitted = 0
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.store.db
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _main(self) -> None:
+        tasks = [asyncio.create_task(self._model(model)) for model in self.spec.models]
+        loop = asyncio.get_running_loop()
+        interrupts = 0
+
+        def interrupted() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            self.stopping.set()
+            if interrupts == 1:
+                self.progress.event("stopping: no new requests; Ctrl-C again to abandon the ones in flight")
+            else:
+                for task in tasks:
+                    task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            loop.add_signal_handler(signal.SIGINT, interrupted)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+    async def _model(self, model: ModelSpec) -> None:
+        client = get_provider(model.provider).sync_client(model)
+        limits = self.spec.execution.rate_limits
+        limiter = Limiter(limits.requests_per_minute, limits.tokens_per_minute)
+        queue: asyncio.Queue[Sendable | None] = asyncio.Queue(maxsize=self.spec.execution.concurrency * 2)
+        worker = _Worker(self, model, client, limiter)
+        workers = [asyncio.create_task(worker.loop(queue)) for _ in range(self.spec.execution.concurrency)]
+        try:
+            await self._produce(model, queue)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await client.close()
+
+    async def _produce(self, model: ModelSpec, queue: asyncio.Queue[Sendable | None]) -> None:
+        after = 0
+        while not self.stopping.is_set():
+            chunk = list(sendable(self.db, model.label, self.run_id, CHUNK, after_ordinal=after))
+            if not chunk:
+                return
+            for item in chunk:
+                if self.stopping.is_set():
+                    return
+                await queue.put(item)
+            after = chunk[-1].ordinal
+
+    def show(self) -> None:
+        counts = queries.record_counts(self.db, self.run_id)
+        per_second, per_minute = self.meter.rates()
+        limits = self.spec.execution.rate_limits
+        note = f" of {limits.tokens_per_minute:,}" if limits.tokens_per_minute else ""
+        remaining = counts["pending"]
+        self.progress.update(
+            Stats(
+                done=counts["done"],
+                failed=counts["failed"],
+                pending=max(remaining - self.meter.in_flight, 0),
+                in_flight_requests=self.meter.in_flight,
+                requests_per_second=per_second,
+                tokens_per_minute=per_minute,
+                limit_note=note,
+                eta_seconds=remaining / per_second if per_second > 0 else None,
+            )
+        )
+
+
+class _Worker:
+    """Sends one request at a time until the queue says stop; retries in place with backoff."""
+
+    def __init__(self, engine: SyncEngine, model: ModelSpec, client: SyncClient, limiter: Limiter) -> None:
+        self.engine = engine
+        self.model = model
+        self.client = client
+        self.limiter = limiter
+        self.finish = Finisher(engine.spec, model, batch=False)
+        self.place = Place(model.label, f"sync-r{engine.run_id}", in_batch=False)
+        self.budget = output_token_budget(model.params) or 0
+
+    async def loop(self, queue: asyncio.Queue[Sendable | None]) -> None:
+        while (item := await queue.get()) is not None:
+            if not self.engine.stopping.is_set():
+                await self.handle(item)
+
+    async def handle(self, item: Sendable) -> None:
+        body: dict[str, Any] = orjson.loads(item.body)
+        estimate = item.input_tokens + self.budget
+        rate_limited = 0
+        attempt = 0
+        while not self.engine.stopping.is_set():
+            await self.limiter.acquire(estimate)
+            if self.engine.stopping.is_set():
+                return
+            self.engine.meter.in_flight += 1
+            try:
+                answer = await self.client.send(item.custom_id, body)
+            finally:
+                self.engine.meter.in_flight -= 1
+            self.limiter.observe(answer.headers)
+            if answer.fatal is not None:
+                self.engine.fatal = self.engine.fatal or answer.fatal
+                self.engine.stopping.set()
+                return
+            if answer.rate_limited and rate_limited < MAX_RATE_LIMITED:
+                rate_limited += 1
+                self.engine.meter.rate_limited += 1
+                self.limiter.settle(estimate, 0)  # a refused request used no tokens
+                self.limiter.rate_limited(answer.retry_after)
+                continue
+            outcome = self.finish(answer.outcome)
+            assert outcome is not None
+            used = outcome.usage.input_tokens + outcome.usage.output_tokens
+            self.limiter.settle(estimate, used)
+            self.engine.meter.add(used)
+            if outcome.kind == SUCCEEDED:
+                self.limiter.succeeded()
+            final = store_sync_outcome(
+                self.engine.db, self.place, outcome, item.request_hash, self.engine.spec.execution.max_attempts
+            )
+            self.engine.submitted += 1
+            self.engine.show()
+            if outcome.kind == SUCCEEDED or final or not outcome.retryable:
+                return
+            attempt += 1
+            await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))

@@ -1,0 +1,142 @@
+"""`run` in sync mode: the synchronous APIs under rate-limit control, through the real async SDKs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from batchspec.fakeapi import FakeAPI
+from tests.conftest import Job, reviews
+
+
+def sync(job: Job, **execution: object) -> Job:
+    return job.write_spec({"execution": {"mode": "sync", "concurrency": 8, **execution}})
+
+
+def statuses(fake_api: FakeAPI, path: str) -> list[int]:
+    return [r["status"] for r in fake_api.ledger.requests_to(path, "POST")]
+
+
+def test_sync_run_completes_with_both_providers(job: Job, fake_api: FakeAPI) -> None:
+    summary = json.loads(sync(job).run("--json").stdout.splitlines()[-1])
+    assert (summary["mode"], summary["done"], summary["requests_sent"]) == ("sync", 10, 10)
+    assert [r["id"] for r in job.outputs()] == [f"r{i}" for i in range(1, 11)]
+    assert fake_api.ledger.batches_created() == []
+    assert fake_api.ledger.billed_usage("openai", batch=False)["requests"] == 10
+    # Cost at the synchronous price: the same as the uncached synchronous cost.
+    assert summary["usage"]["cost_usd"] == summary["usage"]["sync_cost_usd"] > 0
+    job.write_spec(
+        {"model": {"provider": "anthropic", "name": "claude-haiku-4-5", "base_url": fake_api.anthropic_base_url}}
+    ).run()
+    assert {r["model"] for r in job.outputs()} == {"claude-haiku-4-5"}
+    assert fake_api.ledger.billed_usage("anthropic", batch=False)["requests"] == 10
+
+
+def test_mode_flag_overrides_the_spec(job: Job, fake_api: FakeAPI) -> None:
+    job.run("--mode", "sync")
+    assert fake_api.ledger.batches_created() == []
+    assert len(job.outputs()) == 10
+
+
+def test_a_429_storm_is_waited_out(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.sync_rate_limit = 0.6
+    fake_api.config.faults.retry_after_seconds = 0.05
+    sync(job.write_records(reviews(30))).run()
+    assert len(job.outputs()) == 30 and job.errors() == []
+    assert 429 in statuses(fake_api, "/v1/chat/completions")
+    assert fake_api.ledger.answered_twice() == {}
+    assert job.state("SELECT count(*) FROM errors") == [(0,)]  # rate limits use no attempts
+
+
+def test_server_errors_are_retried_up_to_max_attempts(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.sync_server_error = 1.0
+    fake_api.config.faults.retry_succeeds = False
+    sync(job, max_attempts=2).run(expect=1)
+    errors = job.errors()
+    assert len(errors) == 10 and {(e["error_code"], e["attempts"]) for e in errors} == {("server_error", 2)}
+    assert statuses(fake_api, "/v1/chat/completions").count(500) == 20
+
+
+def test_server_errors_that_clear_up_end_done(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.sync_server_error = 0.5
+    sync(job).run()
+    assert len(job.outputs()) == 10
+    assert 500 in statuses(fake_api, "/v1/chat/completions")
+
+
+def test_permanent_errors_land_in_the_errors_sink_without_retries(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.sync_context_length = 0.4
+    sync(job.write_records(reviews(20))).run(expect=1)
+    errors = job.errors()
+    assert errors and {e["error_code"] for e in errors} == {"context_length_exceeded"}
+    assert {e["attempts"] for e in errors} == {1}
+    assert len(job.outputs()) + len(errors) == 20
+    assert len(statuses(fake_api, "/v1/chat/completions")) == 20
+
+
+def test_spec_rate_limits_keep_the_provider_from_refusing(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.rpm = 1200
+    sync(job.write_records(reviews(40)), rate_limits={"requests_per_minute": 1200}).run()
+    assert len(job.outputs()) == 40
+    assert 429 not in statuses(fake_api, "/v1/chat/completions")
+
+
+def test_without_spec_limits_the_providers_headers_are_followed(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.rpm = 600  # 10 per second, bursts refused
+    sync(job.write_records(reviews(30)), concurrency=16).run()
+    assert len(job.outputs()) == 30
+    assert statuses(fake_api, "/v1/chat/completions").count(429) <= 10
+
+
+def test_openai_compatible_server_without_a_key(job: Job, fake_api: FakeAPI) -> None:
+    job.write_spec({"model": {"api_key_env": "MY_GATEWAY_KEY"}})
+    assert "MY_GATEWAY_KEY" not in os.environ
+    sync(job).run()
+    job.write_spec({"execution": {"mode": "batch"}, "prompt": {"system": "Changed."}}).run()
+    assert len(job.outputs()) == 10
+
+
+def start(job: Job) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchspec", "run", "job.yaml"],
+        cwd=job.dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_sigkill_mid_run_then_rerun_answers_nothing_twice(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.latency_seconds = 0.3
+    sync(job.write_records(reviews(40)), concurrency=4)
+    process = start(job)
+    deadline = time.monotonic() + 30
+    while fake_api.ledger.billed_usage()["requests"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    done_before = job.state("SELECT count(*) FROM records WHERE status = 'done'")[0][0]
+    assert 0 < done_before < 40
+    job.run()
+    assert [r["id"] for r in job.outputs()] == [f"r{i}" for i in range(1, 41)]
+    assert fake_api.ledger.answered_twice() == {}
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_summary(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.latency_seconds = 0.3
+    sync(job.write_records(reviews(40)), concurrency=4)
+    process = start(job)
+    deadline = time.monotonic() + 30
+    while fake_api.ledger.billed_usage()["requests"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 75, err.decode()
+    assert "stopping: no new requests" in err.decode()
+    assert "Run 1 of reviews (sync mode)" in out.decode()
+    counts = dict(job.state("SELECT status, count(*) FROM records GROUP BY 1"))
+    assert counts["done"] + counts["pending"] == 40
+    assert counts["done"] == fake_api.ledger.billed_usage()["requests"]  # nothing answered was lost
