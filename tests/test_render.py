@@ -48,7 +48,10 @@ def test_openai_batch_lines_are_exact(offline_job: Job) -> None:
 
 def test_anthropic_requests_mark_the_system_prompt_for_caching(offline_job: Job) -> None:
     offline_job.write_spec(
-        {"model": {"provider": "anthropic", "name": "claude-haiku-4-5"}, "cache": {"prompt_caching": True, "ttl": "1h"}}
+        {
+            "model": {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"temperature": None}},
+            "cache": {"prompt_caching": True, "ttl": "1h"},
+        }
     )
     requests = emitted(offline_job)
     assert requests[0]["custom_id"] == "r1"
@@ -68,7 +71,6 @@ def test_anthropic_requests_mark_the_system_prompt_for_caching(offline_job: Job)
                 "Answer with one word: positive, negative or neutral.",
             }
         ],
-        "temperature": 0,
         "max_tokens": 5,
     }
 
@@ -86,7 +88,9 @@ def test_structured_output_uses_each_providers_format(offline_job: Job) -> None:
         "type": "json_schema",
         "json_schema": {"name": "output", "schema": schema, "strict": True},
     }
-    offline_job.write_spec({"model": {"provider": "anthropic", "name": "claude-haiku-4-5"}})
+    offline_job.write_spec(
+        {"model": {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"temperature": None}}}
+    )
     params = emitted(offline_job)[0]["params"]
     assert params["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
 

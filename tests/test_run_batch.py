@@ -14,7 +14,14 @@ from tests.conftest import Job, reviews
 
 def anthropic(job: Job, fake_api: FakeAPI) -> Job:
     return job.write_spec(
-        {"model": {"provider": "anthropic", "name": "claude-haiku-4-5", "base_url": fake_api.anthropic_base_url}}
+        {
+            "model": {
+                "provider": "anthropic",
+                "name": "claude-haiku-4-5",
+                "base_url": fake_api.anthropic_base_url,
+                "params": {"temperature": None},
+            }
+        }
     )
 
 

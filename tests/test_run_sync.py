@@ -30,7 +30,14 @@ def test_sync_run_completes_with_both_providers(job: Job, fake_api: FakeAPI) -> 
     # Cost at the synchronous price: the same as the uncached synchronous cost.
     assert summary["usage"]["cost_usd"] == summary["usage"]["sync_cost_usd"] > 0
     job.write_spec(
-        {"model": {"provider": "anthropic", "name": "claude-haiku-4-5", "base_url": fake_api.anthropic_base_url}}
+        {
+            "model": {
+                "provider": "anthropic",
+                "name": "claude-haiku-4-5",
+                "base_url": fake_api.anthropic_base_url,
+                "params": {"temperature": None},
+            }
+        }
     ).run()
     assert {r["model"] for r in job.outputs()} == {"claude-haiku-4-5"}
     assert fake_api.ledger.billed_usage("anthropic", batch=False)["requests"] == 10

@@ -206,3 +206,12 @@ def test_unknown_model_price_is_a_warning_not_an_error(offline_job: Job) -> None
         "job.yaml:13:9: model.name: no price known for model 'my-finetune': costs will be reported as "
         "unknown (add it under `pricing:` in the spec)" in result.stderr
     )
+
+
+def test_parameters_the_provider_retired_are_named(offline_job: Job) -> None:
+    model = "model:\n  provider: anthropic\n  name: claude-haiku-4-5\n  params: {max_tokens: 5, temperature: 0}\n"
+    lines = validate(offline_job, spec_text(model=model))
+    assert lines[0].endswith(
+        "job.yaml:12:27: model.params.temperature: anthropic's current API does not take "
+        "'temperature' (remove it, or put it under extra_params to send it anyway)"
+    )

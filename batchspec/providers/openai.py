@@ -53,6 +53,7 @@ class OpenAIProvider:
         max_requests=50_000, max_bytes=100_000_000, hard_max_requests=50_000, hard_max_bytes=200_000_000
     )
     known_params = KNOWN_PARAMS
+    retired_params: frozenset[str] = frozenset()
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".jsonl"

@@ -179,7 +179,14 @@ class Builder:
         provider = get_provider(block["provider"])
         params = dict(block.get("params", {}))
         for key in params:
-            if key not in provider.known_params:
+            if key in provider.retired_params:
+                self.error(
+                    (*path, "params", key),
+                    f"{provider.name}'s current API does not take '{key}'",
+                    "remove it, or put it under extra_params to send it anyway",
+                    at_key=True,
+                )
+            elif key not in provider.known_params:
                 close = difflib.get_close_matches(key, sorted(provider.known_params), n=1, cutoff=0.6)
                 hint = (
                     f"did you mean '{close[0]}'?"
