@@ -47,6 +47,8 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
                 None,
                 None,
                 where,
+                r.prefix.digest,
+                r.prefix.tokens,
             )
             for r in requests
         )

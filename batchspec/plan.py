@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batchspec.errors import InputError
-from batchspec.pricing import estimate, price_for
+from batchspec.pricing import Usage, cost, expected_usage, price_for, uncached_sync_cost
 from batchspec.providers import BatchLimits, get_provider
 from batchspec.render import Renderer
 from batchspec.sources import source_for
@@ -45,8 +45,13 @@ class ModelPlan:
     send_input_tokens: int = 0
     output_budget: int | None = None  # max output tokens per request, when params say
     batches: list[BatchSlice] = field(default_factory=list)
+    usage: Usage = Usage()  # expected, prompt caching included
     cost_batch: float | None = None
     cost_sync: float | None = None
+    cost_uncached_sync: float | None = None  # what plain synchronous calls would cost
+
+    def cost_for(self, mode: str) -> float | None:
+        return self.cost_batch if mode == "batch" else self.cost_sync
 
     @property
     def to_send(self) -> int:
@@ -98,7 +103,13 @@ class Plan:
                     "limits": {"max_requests": m.limits.max_requests, "max_bytes": m.limits.max_bytes},
                     "estimated_input_tokens": m.send_input_tokens,
                     "estimated_output_tokens_max": m.output_tokens,
-                    "estimated_cost_usd": {"batch": m.cost_batch, "sync": m.cost_sync},
+                    "estimated_cache_read_tokens": m.usage.cache_read_tokens,
+                    "estimated_cache_write_tokens": m.usage.cache_write_tokens,
+                    "estimated_cost_usd": {
+                        "batch": m.cost_batch,
+                        "sync": m.cost_sync,
+                        "uncached_sync": m.cost_uncached_sync,
+                    },
                 }
                 for m in self.models
             ],
@@ -154,6 +165,8 @@ def _stage(spec: JobSpec, staging: Staging, keep_entries: bool) -> int:
                         request.entry if keep_entries else None,
                         request.body_json if keep_entries else None,
                         where,
+                        request.prefix.digest,
+                        request.prefix.tokens,
                     )
                 )
         staging.add(rows)
@@ -184,10 +197,19 @@ def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[
             result.send_input_tokens += row["tokens"]
     result.output_budget = output_token_budget(model.params)
     result.batches = list(split_batches(staging.to_send(model.label), result.limits, with_entries=False))
+    result.usage = expected_usage(
+        result.send_input_tokens,
+        result.output_tokens or 0,
+        staging.prefixes(model.label),
+        wire=get_provider(model.provider).wire,
+        prompt_caching=spec.cache.prompt_caching,
+        batches=len(result.batches),
+    )
     price = price_for(model.name, spec.pricing)
     if price is not None:
-        batch, sync = estimate(result.send_input_tokens, result.output_tokens or 0, price)
-        result.cost_batch, result.cost_sync = batch, sync
+        result.cost_batch = cost(result.usage, price, batch=True, ttl=spec.cache.ttl)
+        result.cost_sync = cost(result.usage, price, batch=False, ttl=spec.cache.ttl)
+        result.cost_uncached_sync = uncached_sync_cost(result.usage, price)
     return result
 
 

@@ -20,7 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
 from batchspec.spec.model import JobSpec, ModelSpec, TemplateSource
-from batchspec.tokens import request_tokens
+from batchspec.tokens import MESSAGE_OVERHEAD, request_tokens, text_tokens
 
 HASH_VERSION = b"batchspec-request-v1"
 _VALID_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -38,6 +38,32 @@ class RenderError(InputError):
 
 
 @dataclass(frozen=True, slots=True)
+class Prefix:
+    """The stable start of a prompt that provider prompt caching can reuse across requests."""
+
+    digest: str  # identifies the prefix text; "" when there is none
+    tokens: int
+
+
+NO_PREFIX = Prefix("", 0)
+
+
+def stable_prefix(messages: tuple[RenderedMessage, ...]) -> Prefix:
+    """Messages up to the last one marked ``cache`` (or else the last system message)."""
+    marked = [i for i, m in enumerate(messages) if m.cache]
+    systems = [i for i, m in enumerate(messages) if m.role == "system"]
+    cut = (marked or systems or [-1])[-1]
+    if cut < 0:
+        return NO_PREFIX
+    digest = hashlib.sha256()
+    tokens = 0
+    for message in messages[: cut + 1]:
+        digest.update(message.role.encode() + b"\0" + message.content.encode() + b"\0")
+        tokens += MESSAGE_OVERHEAD + text_tokens(message.content)
+    return Prefix(digest.hexdigest(), tokens)
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedRequest:
     model: str  # the model's label
     custom_id: str
@@ -46,6 +72,7 @@ class RenderedRequest:
     request_hash: str
     entry: bytes  # the request as a line of the provider's batch payload
     input_tokens: int
+    prefix: Prefix = NO_PREFIX
 
 
 def new_environment() -> ImmutableSandboxedEnvironment:
@@ -131,7 +158,7 @@ class Renderer:
             return "h" + hashlib.sha256(canonical_json(record)).hexdigest()[:24]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             kind = "null" if value is None else type(value).__name__
-            raise RenderError(f"{where}: the record's id is {kind} (input.id must give a string or an integer)")
+            raise RenderError(where, "input.id", f"the record's id is {kind}, not a string or an integer")
         text = str(value)
         if not text.strip():
             raise RenderError(where, "input.id", "the record's id is empty")
@@ -141,7 +168,10 @@ class Renderer:
         record_id = self.record_id(record, where)
         custom_id = custom_id_for(record_id)
         messages = self.messages(record, where)
-        return [self.request(model, provider, messages, record_id, custom_id) for model, provider in self._models]
+        prefix = stable_prefix(messages)
+        return [
+            self.request(model, provider, messages, record_id, custom_id, prefix) for model, provider in self._models
+        ]
 
     def request(
         self,
@@ -150,8 +180,10 @@ class Renderer:
         messages: tuple[RenderedMessage, ...],
         record_id: str,
         custom_id: str,
+        prefix: Prefix,
     ) -> RenderedRequest:
-        body = provider.build_body(model, messages, self.spec.cache)
+        cache_key = f"{self.spec.name}-{prefix.digest[:16]}" if prefix.tokens else None
+        body = provider.build_body(model, messages, self.spec.cache, cache_key=cache_key)
         body_json = canonical_json(body)
         return RenderedRequest(
             model=model.label,
@@ -161,6 +193,7 @@ class Renderer:
             request_hash=request_hash(provider.name, model.name, body_json),
             entry=provider.batch_entry(custom_id, body_json),
             input_tokens=request_tokens(body),
+            prefix=prefix,
         )
 
 

@@ -143,7 +143,7 @@ def test_spec_errors_exit_1_with_detailed_exitcode(offline_job: Job) -> None:
 def test_unknown_model_cost_is_reported_as_unknown_not_zero(offline_job: Job) -> None:
     offline_job.write_spec({"model": {"name": "my-finetune"}})
     plan = model_plan(offline_job)
-    assert plan["estimated_cost_usd"] == {"batch": None, "sync": None}
+    assert plan["estimated_cost_usd"] == {"batch": None, "sync": None, "uncached_sync": None}
     assert "estimated cost: unknown (no price for my-finetune" in offline_job.cli("plan", "job.yaml").stdout
     offline_job.write_spec({"pricing": {"my-finetune": {"input": 1.0, "output": 2.0}}})
     assert model_plan(offline_job)["estimated_cost_usd"]["sync"] > 0

@@ -66,12 +66,17 @@ def _print_model(model: ModelPlan, mode: str) -> None:
     if len(model.batches) > SHOWN_BATCHES:
         print(f"    ... and {len(model.batches) - SHOWN_BATCHES:,} more")
     output = f"≤ {model.output_tokens:,}" if model.output_tokens is not None else "unknown (no max_tokens)"
-    print(f"  estimated tokens: {model.send_input_tokens:,} input, {output} output")
+    cached = model.usage.cache_read_tokens + model.usage.cache_write_tokens
+    caching = f" ({model.usage.cache_read_tokens:,} read from the prompt cache)" if cached else ""
+    print(f"  estimated tokens: {model.send_input_tokens:,} input{caching}, {output} output")
     if model.cost_batch is None:
         print(f"  estimated cost: unknown (no price for {m.name}; add it under `pricing:`)")
     else:
         note = "" if model.output_tokens is not None else " for input only"
-        print(f"  estimated cost: {usd(model.cost_batch)} (batch) to {usd(model.cost_sync)} (sync){note}")
+        print(
+            f"  estimated cost: {usd(model.cost_batch)} (batch) to {usd(model.cost_sync)} (sync){note}; "
+            f"uncached sync calls would cost {usd(model.cost_uncached_sync)}"
+        )
 
 
 def _total_cost(plan: Plan) -> str:

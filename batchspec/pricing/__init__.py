@@ -77,7 +77,31 @@ def uncached_sync_cost(usage: Usage, price: Price) -> float:
     return (usage.input_tokens * price.input + usage.output_tokens * price.output) / MILLION
 
 
-def estimate(input_tokens: int, output_tokens: int, price: Price) -> tuple[float, float]:
-    """(batch, sync) cost of a planned workload, before any caching."""
-    sync = (input_tokens * price.input + output_tokens * price.output) / MILLION
-    return sync * price.batch_discount, sync
+MIN_CACHEABLE_TOKENS = 1024  # shorter prefixes are not cached by either provider
+OPENAI_CACHE_STEP = 128  # OpenAI caches prefixes in steps of 128 tokens
+
+
+def expected_usage(
+    input_tokens: int,
+    output_tokens: int,
+    prefixes: list[tuple[int, int]],
+    *,
+    wire: str,
+    prompt_caching: bool,
+    batches: int,
+) -> Usage:
+    """The usage a planned workload should bill, prompt caching included. ``prefixes`` holds
+    (requests, tokens) per shared stable prefix. Anthropic caches only marked prefixes (a write per
+    batch, reads after it); OpenAI caches any repeated prefix of 1024+ tokens by itself."""
+    reads = writes = 0
+    for requests, tokens in prefixes:
+        if tokens < MIN_CACHEABLE_TOKENS:
+            continue
+        if wire == "anthropic":
+            if prompt_caching:
+                first = min(requests, max(batches, 1))
+                writes += first * tokens
+                reads += (requests - first) * tokens
+        else:
+            reads += (requests - 1) * (tokens // OPENAI_CACHE_STEP * OPENAI_CACHE_STEP)
+    return Usage(input_tokens, output_tokens, reads, writes)

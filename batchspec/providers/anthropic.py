@@ -38,7 +38,9 @@ class AnthropicProvider:
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".json"
 
-    def build_body(self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec) -> dict[str, Any]:
+    def build_body(
+        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None
+    ) -> dict[str, Any]:
         marker = {"type": "ephemeral", "ttl": cache.ttl} if cache.prompt_caching else None
         system = [m for m in messages if m.role == "system"]
         chat = [m for m in messages if m.role != "system"]

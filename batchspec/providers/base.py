@@ -39,8 +39,10 @@ class Provider(Protocol):
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
 
-    def build_body(self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec) -> dict[str, Any]:
-        """The exact synchronous request body for one record."""
+    def build_body(
+        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None
+    ) -> dict[str, Any]:
+        """The exact synchronous request body for one record; ``cache_key`` identifies its stable prefix."""
         ...
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:

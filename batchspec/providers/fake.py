@@ -48,6 +48,9 @@ class FakeProvider(OpenAIProvider):
     default_api_key_env = None
     ephemeral = True
 
+    def routes_by_cache_key(self, model: ModelSpec) -> bool:
+        return True  # the fake speaks OpenAI's API, prompt_cache_key included
+
     def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
         from batchspec.providers.openai_batch import OpenAIBatchClient
 

@@ -58,12 +58,17 @@ class OpenAIProvider:
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".jsonl"
 
-    def build_body(self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec) -> dict[str, Any]:
+    def build_body(
+        self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model.name,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
         }
         body.update(model.params)
+        if cache.prompt_caching and cache_key and self.routes_by_cache_key(model) and "prompt_cache_key" not in body:
+            # Requests sharing a prefix go to the same cache (OpenAI routes by this key).
+            body["prompt_cache_key"] = cache_key
         if model.response_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
@@ -75,6 +80,10 @@ class OpenAIProvider:
             }
         body.update(model.extra_params)
         return body
+
+    def routes_by_cache_key(self, model: ModelSpec) -> bool:
+        """OpenAI's own API takes prompt_cache_key; other OpenAI-compatible servers may refuse it."""
+        return model.base_url is None or "api.openai.com" in model.base_url
 
     def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
         from batchspec.providers.openai_batch import OpenAIBatchClient

@@ -16,7 +16,7 @@ from typing import Any
 
 from batchspec.state.schema import MIGRATIONS
 
-ItemRow = tuple[int, str, str, str, str, int, int, bytes | None, bytes | None, str]
+ItemRow = tuple[int, str, str, str, str, int, int, bytes | None, bytes | None, str, str, int]
 
 # How each staged request compares with the state, most decisive first.
 CATEGORY_SQL = """
@@ -54,7 +54,8 @@ class Staging:
             """CREATE TABLE main.items (
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
                 record_id TEXT NOT NULL, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
-                tokens INTEGER NOT NULL, entry BLOB, body BLOB, place TEXT NOT NULL)"""
+                tokens INTEGER NOT NULL, entry BLOB, body BLOB, place TEXT NOT NULL,
+                prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL)"""
         )
         self.db.execute("BEGIN")
 
@@ -69,7 +70,7 @@ class Staging:
         self.close()
 
     def add(self, rows: Iterable[ItemRow]) -> None:
-        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
@@ -105,6 +106,16 @@ class Staging:
             "SELECT model, category, count(*), sum(nbytes), sum(tokens) FROM classified GROUP BY 1, 2"
         ):
             yield {"model": model, "category": category, "requests": n, "bytes": nbytes, "tokens": tokens}
+
+    def prefixes(self, model: str) -> list[tuple[int, int]]:
+        """(requests, prefix tokens) for each stable prompt prefix among the requests to send."""
+        marks = ",".join("?" * len(SEND_CATEGORIES))
+        rows = self.db.execute(
+            f"SELECT count(*), max(prefix_tokens) FROM classified WHERE model = ? AND category IN ({marks}) "
+            "AND prefix_tokens > 0 GROUP BY prefix_hash",
+            (model, *SEND_CATEGORIES),
+        ).fetchall()
+        return [(n, tokens) for n, tokens in rows]
 
     def record_count(self) -> int:
         return int(self.db.execute("SELECT count(DISTINCT ordinal) FROM items").fetchone()[0])
