@@ -6,7 +6,7 @@
     ├── ProviderError    a provider or the network stopped the run                  exit 3
     │   └── AuthError    missing or rejected API key
     ├── StateError       the state file is unusable, locked or from a newer version exit 2
-    └── BudgetError      the run would exceed execution.max_cost_usd               exit 1
+    └── BudgetError      the run would exceed execution.max_cost_usd               exit 2
 
 Dependency exceptions (SDK, sqlite, pyarrow) are translated into these where they are raised,
 so the CLI has exactly one place (``exit_code_for``) that maps errors to exit codes.
@@ -79,6 +79,4 @@ class AuthError(ProviderError):
 
 
 class BudgetError(BatchspecError):
-    """Submitting would exceed the spec's cost budget."""
-
-    exit_code = ExitCode.RECORDS_FAILED
+    """Submitting would exceed the spec's cost budget (nothing is sent)."""

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 
 from batchspec.errors import InputError
+from batchspec.plan import open_staging
 from batchspec.render import RenderedRequest, Renderer, custom_id_for
 from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
-from batchspec.state.staging import Staging
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Explanation:
 def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
     """Explain the record whose id (or custom_id) is ``wanted``, for every model."""
     requests, where = _find(spec, wanted)
-    with Staging(spec.state_path) as staging:
+    with open_staging(spec) as staging:
         staging.add(
             (
                 1,
@@ -96,6 +96,7 @@ def _reason(category: str, record: dict[str, Any] | None, max_attempts: int) -> 
         "pending": "planned by an earlier run but not sent yet: it will be sent",
         "retryable": f"attempt {attempts} of {max_attempts} failed ({error}): it will be sent again",
         "done": "a result for exactly this request is stored: nothing to send",
+        "cached": "an identical request was answered before (response cache): its answer is reused, not sent",
         "failed": f"failed for good after {attempts} attempt(s) ({error}): not sent again unless the request changes",
         "in_flight": f"in batch {record.get('batch_key')}, still running: the next run collects it",
     }

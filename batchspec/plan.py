@@ -19,10 +19,11 @@ from batchspec.render import Renderer
 from batchspec.sources import source_for
 from batchspec.spec.checks import duplicate_message
 from batchspec.spec.model import JobSpec, ModelSpec
+from batchspec.state import responses
 from batchspec.state.staging import SEND_CATEGORIES, ItemRow, Staging
 from batchspec.tokens import output_token_budget
 
-CATEGORIES = ("new", "changed", "pending", "retryable", "done", "failed", "in_flight")
+CATEGORIES = ("new", "changed", "pending", "retryable", "cached", "done", "failed", "in_flight")
 CHUNK = 2000
 ENTRY_SEPARATOR = 2  # bytes between payload entries ("\n" or ",\n")
 PAYLOAD_WRAPPER = 32  # bytes around the entries (Anthropic's {"requests":[...]})
@@ -128,7 +129,7 @@ def limits_for(spec: JobSpec, model: ModelSpec) -> BatchLimits:
 
 def build_plan(spec: JobSpec, *, keep_entries: bool = False) -> Plan:
     """Stream, render and diff the whole input. Close the returned plan (it is a context manager)."""
-    staging = Staging(spec.state_path)
+    staging = open_staging(spec)
     plan = Plan(spec, staging)
     try:
         plan.records = _stage(spec, staging, keep_entries)
@@ -140,6 +141,12 @@ def build_plan(spec: JobSpec, *, keep_entries: bool = False) -> Plan:
         plan.close()
         raise
     return plan
+
+
+def open_staging(spec: JobSpec) -> Staging:
+    if not spec.cache.responses:
+        return Staging(spec.state_path)
+    return Staging(spec.state_path, responses.cache_path(spec.cache.responses_path), cache=True)
 
 
 def _stage(spec: JobSpec, staging: Staging, keep_entries: bool) -> int:

@@ -135,6 +135,16 @@ def offline_job(tmp_path: Path) -> Job:
 
 
 @pytest.fixture(autouse=True)
+def _no_default_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's real cache directory is off limits: tests name their response cache."""
+
+    def refuse() -> Path:
+        raise AssertionError("a test used the default response cache location; set cache.responses_path")
+
+    monkeypatch.setattr("batchspec.state.responses.default_cache_path", refuse)
+
+
+@pytest.fixture(autouse=True)
 def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a real provider or depend on the developer's keys."""
     for name in (

@@ -25,6 +25,13 @@ def print_summary(spec: JobSpec, s: RunSummary) -> None:
         f"  requests: {s.done:,} done · {s.failed:,} failed for good · {s.pending:,} pending · "
         f"{s.in_flight:,} in flight"
     )
+    this = s.run_usage
+    sent = f"{count(s.batches_submitted, 'batch')}" if s.mode == "batch" else f"{count(s.requests_sent, 'request')}"
+    estimate = f" (plan estimated {usd(s.estimated_cost_usd)})" if s.estimated_cost_usd is not None else ""
+    print(
+        f"  this run: sent {sent}; billed {usd(this.get('cost_usd'))} for {this.get('input_tokens', 0):,} input "
+        f"and {this.get('output_tokens', 0):,} output tokens{estimate}"
+    )
     usage = s.usage
     cached = usage["cache_read_tokens"]
     tokens = f"{usage['input_tokens']:,} input ({cached:,} cached), {usage['output_tokens']:,} output"

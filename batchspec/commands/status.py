@@ -26,6 +26,7 @@ def status_data(spec: JobSpec) -> dict[str, Any] | None:
             "state": str(spec.state_path),
             "run": run_id,
             "records": queries.record_counts(store.db, run_id),
+            "last_run": _last_run(store),
             "usage": queries.usage_totals(store.db),
             "batches": [
                 {
@@ -43,6 +44,23 @@ def status_data(spec: JobSpec) -> dict[str, Any] | None:
                 for b in state_batches.batches(store.db)
             ],
         }
+
+
+def _last_run(store: StateStore) -> dict[str, Any] | None:
+    """The latest finished run: what plan estimated its work would cost, and what it was billed."""
+    finished = [r for r in queries.runs(store.db) if r["summary"]]
+    if not finished:
+        return None
+    run = finished[-1]
+    summary = json.loads(run["summary"])
+    return {
+        "id": run["id"],
+        "mode": run["mode"],
+        "started_at": run["started_at"],
+        "exit_code": run["exit_code"],
+        "estimated_cost_usd": summary.get("estimated_cost_usd"),
+        "billed_cost_usd": queries.usage_totals(store.db, run["id"])["cost_usd"],
+    }
 
 
 def status_command(spec: JobSpec, *, as_json: bool) -> int:
@@ -65,6 +83,12 @@ def status_command(spec: JobSpec, *, as_json: bool) -> int:
         f"{usage['cache_write_tokens']:,} cache write), {usage['output_tokens']:,} output; "
         f"cost {usd(usage['cost_usd'])}" + (" + unknown" if usage["unpriced"] else "")
     )
+    last = data["last_run"]
+    if last:
+        print(
+            f"  last run {last['id']} ({last['mode']}, exit {last['exit_code']}): plan estimated "
+            f"{usd(last['estimated_cost_usd'])}, billed {usd(last['billed_cost_usd'])} so far"
+        )
     print(f"  {count(len(data['batches']), 'batch')}:")
     for b in data["batches"]:
         when = " ".join(f"{name.removesuffix('_at')} {b[name]}" for name in SHOWN if b[name])

@@ -10,12 +10,13 @@ from batchspec.crashpoints import crash_point
 from batchspec.errors import ExitCode
 from batchspec.plan import build_plan
 from batchspec.runner.batch import Engine
+from batchspec.runner.budget import check_budget, estimated_cost
 from batchspec.runner.progress import Progress
 from batchspec.runner.sync import SyncEngine
 from batchspec.sinks import write_outputs
 from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
-from batchspec.state import queries
+from batchspec.state import queries, responses
 from batchspec.state.records import end_run, merge_plan, retry_failed, start_run
 from batchspec.state.store import StateStore
 
@@ -41,6 +42,8 @@ class RunSummary:
     batches_in_flight: list[str] = field(default_factory=list)
     batches_submitted: int = 0
     requests_sent: int = 0  # sync mode
+    estimated_cost_usd: float | None = None  # what plan expected this run's work to cost
+    run_usage: dict[str, Any] = field(default_factory=dict)  # what this run's work was billed
     results_written: int = 0
     errors_written: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
@@ -63,18 +66,20 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
             models = {m.label: (m.provider, m.name) for m in spec.models}
             merge_plan(store.db, plan.staging, run_id, models)
             records = plan.records
+            planned = plan.models
         if options.retry_failed:
             retry_failed(store.db, run_id)
+        if spec.cache.responses:
+            responses.attach(store.db, responses.cache_path(spec.cache.responses_path))
+            responses.share_results(store.db, spec.name)
+            responses.answer_from_cache(store.db, run_id)
+        check_budget(spec, store.db, planned, mode)
         engine = Engine(spec, store, run_id, progress)
         sent = 0
         try:
             engine.recover_intents()  # in either mode: batches an interrupted run left behind
             if mode == "sync":
-                sync = SyncEngine(spec, store, run_id, progress)
-                sync.run()
-                sent = sync.submitted
-                if not sync.stopping.is_set():  # and collect batches an earlier batch-mode run left
-                    engine.run(wait=options.wait, submit=False)
+                sent = _run_sync(spec, store, run_id, progress, engine, options)
             else:
                 engine.run(wait=options.wait)
         except KeyboardInterrupt:
@@ -82,16 +87,37 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
         finally:
             engine.close()
             progress.close()
+        if spec.cache.responses:
+            responses.share_results(store.db, spec.name)
         crash_point("before_sinks")
         written = write_outputs(spec, store, run_id)
         summary = _summarise(spec, store, run_id, mode, records, engine.submitted)
         summary.requests_sent = sent
+        summary.estimated_cost_usd = estimated_cost(planned, mode)
+        summary.run_usage = queries.usage_totals(store.db, run_id)
         summary.results_written, summary.errors_written = written.results, written.errors
         end_run(store.db, run_id, summary.exit_code, records, summary.to_json())
         return summary
     finally:
         progress.close()
         store.close()
+
+
+def _run_sync(
+    spec: JobSpec, store: StateStore, run_id: int, progress: Progress, engine: Engine, options: RunOptions
+) -> int:
+    sent = 0
+    while True:
+        sync = SyncEngine(spec, store, run_id, progress)
+        sync.run()
+        sent += sync.submitted
+        if sync.stopping.is_set():
+            return sent
+        resolved = engine.share_and_reuse()  # identical requests that waited for this one's answer
+        if not (resolved or sync.submitted) or not queries.record_counts(store.db, run_id)["pending"]:
+            break
+    engine.run(wait=options.wait, submit=False)  # and collect batches an earlier batch-mode run left
+    return sent
 
 
 def _summarise(spec: JobSpec, store: StateStore, run_id: int, mode: str, records: int, submitted: int) -> RunSummary:

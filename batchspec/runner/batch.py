@@ -23,7 +23,7 @@ from batchspec.runner.finish import Finisher
 from batchspec.runner.progress import Progress, Stats
 from batchspec.spec.model import JobSpec, ModelSpec
 from batchspec.state import batches as state_batches
-from batchspec.state import queries
+from batchspec.state import queries, responses
 from batchspec.state.batches import ABANDONED, BatchRow, Collected
 from batchspec.state.records import sendable
 from batchspec.state.store import StateStore
@@ -139,7 +139,8 @@ class Engine:
         entries: list[bytes] = []
         items: list[tuple[str, str]] = []
         size = PAYLOAD_WRAPPER
-        for request in sendable(self.db, model.label, self.run_id, limits.max_requests):
+        once = self.spec.cache.responses
+        for request in sendable(self.db, model.label, self.run_id, limits.max_requests, once=once):
             entry = provider.batch_entry(request.custom_id, request.body)
             if entries and size + len(entry) + 2 > limits.max_bytes:
                 break
@@ -227,7 +228,15 @@ class Engine:
             summary = state_batches.collect(self.db, batch, outcomes, max_attempts)
         self.collected += 1
         self.progress.event(_collected_message(info, batch, summary))
+        self.share_and_reuse()
         return summary
+
+    def share_and_reuse(self) -> int:
+        """With the response cache on: publish new answers, and answer identical pending requests."""
+        if not self.spec.cache.responses:
+            return 0
+        responses.share_results(self.db, self.spec.name)
+        return responses.answer_from_cache(self.db, self.run_id)
 
     # -- cancelling --------------------------------------------------------------------------
 

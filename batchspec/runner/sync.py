@@ -124,7 +124,9 @@ class SyncEngine:
     async def _produce(self, model: ModelSpec, queue: asyncio.Queue[Sendable | None]) -> None:
         after = 0
         while not self.stopping.is_set():
-            chunk = list(sendable(self.db, model.label, self.run_id, CHUNK, after_ordinal=after))
+            chunk = list(
+                sendable(self.db, model.label, self.run_id, CHUNK, after_ordinal=after, once=self.spec.cache.responses)
+            )
             if not chunk:
                 return
             for item in chunk:

@@ -58,13 +58,14 @@ USAGE_COLUMNS = (
 )
 
 
-def usage_totals(db: sqlite3.Connection, run_batches_of: int | None = None) -> dict[str, Any]:
-    """Tokens and cost of everything billed (answers, and unusable answers that were billed)."""
-    where, params = (
-        ("WHERE batch_key IN (SELECT local_key FROM batches WHERE run_id = ?)", (run_batches_of,))
-        if run_batches_of is not None
-        else ("", ())
-    )
+def usage_totals(db: sqlite3.Connection, run_id: int | None = None) -> dict[str, Any]:
+    """Tokens and cost of everything billed (answers, and unusable answers that were billed);
+    with ``run_id``, only what that run sent (its batches and its sync requests)."""
+    where: str = ""
+    params: tuple[Any, ...] = ()
+    if run_id is not None:
+        where = "WHERE batch_key IN (SELECT local_key FROM batches WHERE run_id = ?) OR batch_key = ?"
+        params = (run_id, f"sync-r{run_id}")
     totals = dict.fromkeys(USAGE_COLUMNS, 0)
     totals["cost_usd"] = totals["sync_cost_usd"] = 0.0
     for table in ("results", "errors"):
@@ -91,3 +92,84 @@ def record_counts(db: sqlite3.Connection, run_id: int | None) -> dict[str, int]:
 def latest_run(db: sqlite3.Connection) -> int | None:
     row = db.execute("SELECT max(run_id) FROM records").fetchone()
     return row[0] if row else None
+
+
+def in_flight_input_tokens(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """model → (requests, estimated input tokens) sent and not yet answered."""
+    rows = db.execute(
+        "SELECT model, count(*), coalesce(sum(input_tokens), 0) FROM records WHERE status = 'submitted' GROUP BY 1"
+    )
+    return {model: (n, tokens) for model, n, tokens in rows}
+
+
+def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    names = ("id", "command", "mode", "started_at", "ended_at", "exit_code", "records", "summary")
+    return [
+        dict(zip(names, row, strict=True)) for row in db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY id")
+    ]
+
+
+def error_counts(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Failed attempts by error code (all runs)."""
+    rows = db.execute(
+        "SELECT code, retryable, count(*) FROM errors GROUP BY code, retryable ORDER BY count(*) DESC, code"
+    )
+    return [{"code": code, "retryable": bool(retryable), "attempts": n} for code, retryable, n in rows]
+
+
+def attempt_count(db: sqlite3.Connection) -> int:
+    """Every answer and every failed attempt stored (cache hits excluded)."""
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM results WHERE source != 'cache') + (SELECT count(*) FROM errors)"
+    ).fetchone()
+    return int(row[0])
+
+
+def batch_report_rows(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every submitted batch with its latency, error count, billed and uncached-sync cost."""
+    names = (
+        "local_key",
+        "provider_batch_id",
+        "model",
+        "provider",
+        "status",
+        "requests",
+        "submitted_at",
+        "completed_at",
+        "collected_at",
+        "cost_usd",
+        "sync_cost_usd",
+        "errors",
+        "succeeded",
+    )
+    rows = db.execute(
+        """
+        SELECT b.local_key, b.provider_batch_id, b.model, b.provider, b.status, b.request_count, b.submitted_at,
+               coalesce(b.completed_at, b.expired_at, b.cancelled_at, b.failed_at), b.collected_at,
+               (SELECT sum(cost_usd) FROM results s WHERE s.batch_key = b.local_key)
+                 + coalesce((SELECT sum(cost_usd) FROM errors e WHERE e.batch_key = b.local_key), 0),
+               (SELECT sum(sync_cost_usd) FROM results s WHERE s.batch_key = b.local_key)
+                 + coalesce((SELECT sum(sync_cost_usd) FROM errors e WHERE e.batch_key = b.local_key), 0),
+               (SELECT count(*) FROM errors e WHERE e.batch_key = b.local_key),
+               (SELECT count(*) FROM results s WHERE s.batch_key = b.local_key)
+        FROM batches b WHERE b.provider_batch_id IS NOT NULL ORDER BY b.submitted_at, b.created_at
+        """
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def sync_report_rows(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Sync-mode work by day: requests, errors, billed and uncached-sync cost."""
+    rows = db.execute(
+        """
+        SELECT day, sum(n), sum(errors), sum(cost), sum(sync_cost) FROM (
+            SELECT substr(created_at, 1, 10) AS day, count(*) AS n, 0 AS errors, sum(cost_usd) AS cost,
+                   sum(sync_cost_usd) AS sync_cost FROM results WHERE source = 'sync' GROUP BY 1
+            UNION ALL
+            SELECT substr(created_at, 1, 10), count(*), count(*), sum(cost_usd), sum(sync_cost_usd)
+            FROM errors WHERE batch_key LIKE 'sync-r%' GROUP BY 1)
+        GROUP BY day ORDER BY day
+        """
+    )
+    names = ("day", "requests", "errors", "cost_usd", "sync_cost_usd")
+    return [dict(zip(names, row, strict=True)) for row in rows]

@@ -101,14 +101,25 @@ def retry_failed(db: sqlite3.Connection, run_id: int) -> int:
     return cursor.rowcount
 
 
+# With the response cache on, an identical request is sent once: the others wait for its answer.
+_FIRST_OF_IDENTICAL = (
+    " AND NOT EXISTS (SELECT 1 FROM records o WHERE o.model = r.model AND o.request_hash = r.request_hash "
+    "AND o.run_id = r.run_id AND o.custom_id != r.custom_id "
+    "AND (o.status = 'submitted' OR (o.status = 'pending' AND o.ordinal < r.ordinal)))"
+)
+
+
 def sendable(
-    db: sqlite3.Connection, model: str, run_id: int, limit: int, *, after_ordinal: int = 0
+    db: sqlite3.Connection, model: str, run_id: int, limit: int, *, after_ordinal: int = 0, once: bool = False
 ) -> Iterator[Sendable]:
-    """The next pending requests of ``model``, in input order (after ``after_ordinal``)."""
+    """The next pending requests of ``model``, in input order (after ``after_ordinal``); with ``once``,
+    only the first of identical requests."""
     cursor = db.execute(
         "SELECT r.custom_id, r.request_hash, q.body, coalesce(r.input_tokens, 0), r.ordinal FROM records r "
         "JOIN requests q ON q.request_hash = r.request_hash "
-        "WHERE r.model = ? AND r.run_id = ? AND r.status = 'pending' AND r.ordinal > ? ORDER BY r.ordinal LIMIT ?",
+        "WHERE r.model = ? AND r.run_id = ? AND r.status = 'pending' AND r.ordinal > ?"
+        + (_FIRST_OF_IDENTICAL if once else "")
+        + " ORDER BY r.ordinal LIMIT ?",
         (model, run_id, after_ordinal, limit),
     )
     for custom_id, request_hash, body, tokens, ordinal in cursor.fetchall():

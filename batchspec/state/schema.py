@@ -38,6 +38,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) WITHOUT ROWID;
         CREATE INDEX records_by_batch ON records (batch_key) WHERE batch_key IS NOT NULL;
         CREATE INDEX records_by_run ON records (run_id, ordinal);
+        CREATE INDEX records_by_hash ON records (model, request_hash);
 
         -- Batches, written before submission (write-ahead) and updated at every poll.
         CREATE TABLE batches (
@@ -101,6 +102,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             UNIQUE (model, custom_id, request_hash, batch_key, attempt)
         );
         CREATE INDEX results_by_request ON results (model, custom_id, request_hash);
+        CREATE INDEX results_by_hash ON results (request_hash);
 
         -- Failed attempts; the last one for a failed record is what the errors sink shows.
         CREATE TABLE errors (
@@ -140,3 +142,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# The response cache shared by jobs (cache.responses): one file, its own schema.
+RESPONSE_CACHE_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS responses (
+        request_hash TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        model_name TEXT NOT NULL,
+        output TEXT,
+        parsed TEXT,
+        response BLOB NOT NULL,
+        sync_cost_usd REAL,
+        job TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+"""

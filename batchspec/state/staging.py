@@ -14,29 +14,39 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from batchspec.state import responses
 from batchspec.state.schema import MIGRATIONS
 
 ItemRow = tuple[int, str, str, str, str, int, int, bytes | None, bytes | None, str, str, int]
 
-# How each staged request compares with the state, most decisive first.
+# How each staged request compares with the state, most decisive first. {cached} is a condition
+# true when the response cache (or an identical request earlier in this input) answers it.
 CATEGORY_SQL = """
     CASE
         WHEN EXISTS (SELECT 1 FROM state.results s WHERE s.model = i.model
                      AND s.custom_id = i.custom_id AND s.request_hash = i.request_hash) THEN 'done'
+        WHEN r.request_hash = i.request_hash AND r.status = 'failed' THEN 'failed'
+        WHEN r.request_hash = i.request_hash AND r.status = 'submitted' THEN 'in_flight'
+        WHEN {cached} THEN 'cached'
         WHEN r.custom_id IS NULL THEN 'new'
         WHEN r.request_hash != i.request_hash THEN 'changed'
-        WHEN r.status = 'failed' THEN 'failed'
-        WHEN r.status = 'submitted' THEN 'in_flight'
         WHEN r.status = 'done' THEN 'done'
         WHEN r.attempts > 0 THEN 'retryable'
         ELSE 'pending'
     END
 """
+CACHED_SQL = """(
+    EXISTS (SELECT 1 FROM rcache.responses c WHERE c.request_hash = i.request_hash)
+    OR EXISTS (SELECT 1 FROM state.results s WHERE s.request_hash = i.request_hash)
+    OR EXISTS (SELECT 1 FROM items j WHERE j.model = i.model AND j.request_hash = i.request_hash
+               AND j.ordinal < i.ordinal))"""
 SEND_CATEGORIES = ("new", "changed", "pending", "retryable")
 
 
 class Staging:
-    def __init__(self, state_path: Path | None) -> None:
+    def __init__(self, state_path: Path | None, response_cache: Path | None = None, *, cache: bool = False) -> None:
+        """``cache``: identical requests are answered once (from ``response_cache`` or each other)."""
+        self.cache = cache
         self._dir = tempfile.mkdtemp(prefix="batchspec-plan-")
         self.path = Path(self._dir) / "plan.db"
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -50,6 +60,7 @@ class Staging:
                 self.db.executescript(
                     sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace("CREATE INDEX ", "CREATE INDEX state.")
                 )
+        responses.attach(self.db, response_cache if cache else None, readonly=True)
         self.db.execute(
             """CREATE TABLE main.items (
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
@@ -75,9 +86,12 @@ class Staging:
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
         self.db.execute("CREATE INDEX items_key ON items (model, custom_id)")
+        if self.cache:
+            self.db.execute("CREATE INDEX items_hash ON items (model, request_hash, ordinal)")
         self.db.execute("COMMIT")
+        category = CATEGORY_SQL.format(cached=CACHED_SQL if self.cache else "0")
         self.db.execute(
-            f"CREATE TEMP VIEW classified AS SELECT i.*, {CATEGORY_SQL} AS category, "
+            f"CREATE TEMP VIEW classified AS SELECT i.*, {category} AS category, "
             "r.request_hash AS stored_hash FROM items i LEFT JOIN state.records r "
             "ON r.model = i.model AND r.custom_id = i.custom_id"
         )
