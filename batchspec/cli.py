@@ -22,7 +22,7 @@ STATE = click.option(
 )
 
 
-def report(error: BatchspecError) -> None:
+def report_error(error: BatchspecError) -> None:
     """Print an error to stderr the one way every command does."""
     if isinstance(error, SpecError):
         for diagnostic in error.diagnostics:
@@ -38,7 +38,7 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
     try:
         code = action()
     except BatchspecError as error:
-        report(error)
+        report_error(error)
         code = error_code(error) if error_code else error.exit_code
     sys.exit(code)
 
@@ -194,3 +194,20 @@ def fake_server(port: int, config_path: Path | None) -> None:
     if config_path is not None:
         config = FakeConfig.from_dict(yaml.safe_load(config_path.read_text("utf-8")) or {})
     run_forever(port, config)
+
+
+@main.command()
+@SPEC
+@STATE
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML dashboard to this file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report data as JSON.")
+def report(spec: Path, state: Path | None, html_path: Path | None, as_json: bool) -> None:
+    """Totals, cost and savings, error rate by code, and batch latency for SPEC."""
+    from batchspec.commands.report import report_command
+
+    run_guarded(lambda: report_command(load(spec, state), html_path=html_path, as_json=as_json))
