@@ -11,6 +11,7 @@ import click
 from batchspec import __version__
 from batchspec.errors import BatchspecError, ExitCode, SpecError
 from batchspec.providers import provider_names
+from batchspec.providers.credentials import redact
 from batchspec.spec.load import load_spec
 from batchspec.spec.model import JobSpec
 
@@ -26,11 +27,11 @@ def report_error(error: BatchspecError) -> None:
     """Print an error to stderr the one way every command does."""
     if isinstance(error, SpecError):
         for diagnostic in error.diagnostics:
-            click.echo(str(diagnostic), err=True)
+            click.echo(redact(str(diagnostic)), err=True)
         n = len(error.diagnostics)
         click.echo(f"{n} problem{'s' if n != 1 else ''} in the spec; nothing was sent.", err=True)
     else:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {redact(str(error))}", err=True)
 
 
 def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None) -> None:
@@ -52,7 +53,9 @@ def load(spec: Path, state: Path | None) -> JobSpec:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="batchspec")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log what batchspec and the provider SDKs do (keys redacted).")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), help="Write that log to a file.")
+def main(verbose: bool, log_file: Path | None) -> None:
     """Declarative LLM batch jobs: a YAML spec in git, a plan, a run, and a state file
     that makes every rerun incremental and safe.
 
@@ -61,6 +64,9 @@ def main() -> None:
     Exit codes: 0 done · 1 some records failed for good · 2 invalid spec or input ·
     3 provider or network failure · 75 work still in flight.
     """
+    from batchspec.logs import configure
+
+    configure(verbose=verbose, log_file=log_file)
 
 
 main.help = (main.help or "").replace("{providers}", ", ".join(provider_names()))

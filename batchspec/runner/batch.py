@@ -8,6 +8,7 @@ anything is sent again.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 import uuid
@@ -28,6 +29,7 @@ from batchspec.state.batches import ABANDONED, BatchRow, Collected
 from batchspec.state.records import sendable
 from batchspec.state.store import StateStore
 
+log = logging.getLogger(__name__)
 FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
 POLL_FAILURES_TOLERATED = 5  # consecutive failed polls of one batch before the run stops
 
@@ -211,6 +213,7 @@ class Engine:
             self.progress.event(f"could not check batch {batch.provider_batch_id}: {error} (will retry)")
             return None
         self.poll_failures.pop(batch.local_key, None)
+        log.debug("batch %s: %s %s", info.provider_batch_id, info.status, info.counts)
         if info.status != batch.status or info.counts != batch.counts:
             state_batches.record_provider_state(self.db, batch.local_key, info)
         return info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from rich.text import Text
 
 from batchspec.spec.units import format_duration
 
+log = logging.getLogger("batchspec.run")
 HEARTBEAT_SECONDS = 60.0  # without a terminal, a status line at most this often
 
 
@@ -58,6 +60,7 @@ class Progress:
             self.live.start()
 
     def event(self, message: str) -> None:
+        log.info(message)
         if not self.quiet:
             self.console.print(message, markup=False, highlight=False)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import signal
 import sqlite3
@@ -35,6 +36,7 @@ from batchspec.state.records import Sendable, sendable
 from batchspec.state.store import StateStore
 from batchspec.tokens import output_token_budget
 
+log = logging.getLogger(__name__)
 CHUNK = 500  # pending records read from the state at a time
 MAX_RATE_LIMITED = 12  # rate-limit answers one request may get before it counts as an attempt
 WINDOW_SECONDS = 60.0  # for the requests/s and tokens/min shown
@@ -195,7 +197,8 @@ class _Worker:
                 rate_limited += 1
                 self.engine.meter.rate_limited += 1
                 self.limiter.settle(estimate, 0)  # a refused request used no tokens
-                self.limiter.rate_limited(answer.retry_after)
+                pause = self.limiter.rate_limited(answer.retry_after)
+                log.info("rate limited (%s); every request waits %.2fs", answer.outcome.error_code, pause)
                 continue
             outcome = self.finish(answer.outcome)
             assert outcome is not None

@@ -74,7 +74,13 @@ def dotted(path: Path) -> str:
 def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
     """Parse ``text`` into plain Python values plus a ``Locator``; YAML errors become SpecError."""
     locator = Locator(file, text.splitlines())
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow, found on reading
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        message = f"invalid YAML: character {error.character!r} is not allowed in YAML"
+        raise SpecError([Diagnostic(file, line, column, "", message)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -86,6 +92,9 @@ def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
         return data, locator
     except yaml.MarkedYAMLError as error:
         raise SpecError([_yaml_diagnostic(error, file)]) from None
+    except yaml.reader.ReaderError as error:
+        message = f"invalid YAML: character {error.character!r} is not allowed in YAML"
+        raise SpecError([Diagnostic(file, 1, 1, "", message)]) from None
     except yaml.YAMLError as error:
         raise SpecError([Diagnostic(file, 1, 1, "", f"invalid YAML: {error}")]) from None
     finally:

@@ -74,7 +74,10 @@ class StateStore:
     @classmethod
     def open(cls, path: Path, job_name: str) -> StateStore:
         if not path.exists():
-            _create(path, job_name)
+            try:
+                _create(path, job_name)
+            except (OSError, sqlite3.Error) as error:
+                raise StateError(f"{path}: cannot create the state file ({error}); set state.path or --state") from None
         db = _open_checked(path, job_name, readonly=False)
         use_wal(db)
         create_schema(db)  # applies migrations added since the file was written
