@@ -42,11 +42,10 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
                 r.custom_id,
                 r.record_id,
                 r.request_hash,
-                len(r.entry),
+                r.entry_size,
                 r.input_tokens,
                 None,
-                None,
-                where,
+                1,
                 r.prefix.digest,
                 r.prefix.tokens,
             )

@@ -84,8 +84,12 @@ class Plan:
         self.close()
 
     def batches(self, model: ModelPlan, *, with_entries: bool) -> Iterator[BatchSlice]:
-        """The batches ``model``'s work splits into, in input order."""
-        return split_batches(self.staging.to_send(model.model.label), model.limits, with_entries)
+        """The batches ``model``'s work splits into, in input order (with their payload entries)."""
+        requests = self.staging.to_send(model.model.label, bodies=with_entries)
+        if with_entries:
+            provider = get_provider(model.model.provider)
+            requests = ((cid, n, provider.batch_entry(cid, body or b"")) for cid, n, body in requests)
+        return split_batches(requests, model.limits, with_entries)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,12 +131,12 @@ def limits_for(spec: JobSpec, model: ModelSpec) -> BatchLimits:
     )
 
 
-def build_plan(spec: JobSpec, *, keep_entries: bool = False) -> Plan:
+def build_plan(spec: JobSpec, *, keep_bodies: bool = False) -> Plan:
     """Stream, render and diff the whole input. Close the returned plan (it is a context manager)."""
     staging = open_staging(spec)
     plan = Plan(spec, staging)
     try:
-        plan.records = _stage(spec, staging, keep_entries)
+        plan.records = _stage(spec, staging, keep_bodies)
         staging.finish()
         _check_ids(spec, staging)
         counts = list(staging.counts())
@@ -149,7 +153,7 @@ def open_staging(spec: JobSpec) -> Staging:
     return Staging(spec.state_path, responses.cache_path(spec.cache.responses_path), cache=True)
 
 
-def _stage(spec: JobSpec, staging: Staging, keep_entries: bool) -> int:
+def _stage(spec: JobSpec, staging: Staging, keep_bodies: bool) -> int:
     source = source_for(spec)
     renderer = Renderer(spec)
     ordinal = 0
@@ -158,20 +162,18 @@ def _stage(spec: JobSpec, staging: Staging, keep_entries: bool) -> int:
         rows: list[ItemRow] = []
         for position, record in chunk:
             ordinal += 1
-            where = source.where(position)
-            for request in renderer.requests(record, where):
+            for request in renderer.requests(record, source.where(position)):
                 rows.append(
                     (
                         ordinal,
                         request.model,
                         request.custom_id,
-                        request.record_id,
+                        request.record_id if request.record_id != request.custom_id else None,
                         request.request_hash,
-                        len(request.entry) + ENTRY_SEPARATOR,
+                        request.entry_size + ENTRY_SEPARATOR,
                         request.input_tokens,
-                        request.entry if keep_entries else None,
-                        request.body_json if keep_entries else None,
-                        where,
+                        request.body_json if keep_bodies else None,
+                        position,
                         request.prefix.digest,
                         request.prefix.tokens,
                     )
@@ -181,10 +183,13 @@ def _stage(spec: JobSpec, staging: Staging, keep_entries: bool) -> int:
 
 
 def _check_ids(spec: JobSpec, staging: Staging) -> None:
+    if not staging.has_duplicate_custom_ids():
+        return
     first = spec.models[0].label
+    where = source_for(spec).where
     duplicates = staging.duplicate_record_ids(first, limit=11)
     if duplicates:
-        raise InputError(duplicate_message(spec, duplicates))
+        raise InputError(duplicate_message(spec, [(rid, [where(p) for p in places]) for rid, places in duplicates]))
     collisions = staging.custom_id_collisions(first, limit=10)
     if collisions:
         lines = [f"{spec.where(('input', 'id'))}: input.id: these record ids map to the same custom_id:"]

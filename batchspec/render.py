@@ -15,12 +15,14 @@ from typing import Any
 
 import jinja2
 import orjson
+from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
 from batchspec.spec.model import JobSpec, ModelSpec, TemplateSource
-from batchspec.tokens import MESSAGE_OVERHEAD, request_tokens, text_tokens
+from batchspec.tokens import MESSAGE_OVERHEAD, messages_tokens, text_tokens
 
 HASH_VERSION = b"batchspec-request-v1"
 _VALID_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -70,7 +72,7 @@ class RenderedRequest:
     record_id: str
     body_json: bytes  # canonical JSON of the provider request body
     request_hash: str
-    entry: bytes  # the request as a line of the provider's batch payload
+    entry_size: int  # bytes of the request as an entry of the provider's batch payload
     input_tokens: int
     prefix: Prefix = NO_PREFIX
 
@@ -85,11 +87,17 @@ def canonical_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
 
 
-def request_hash(provider: str, model: str, body_json: bytes) -> str:
+def request_hasher(provider: str, model: str) -> Any:
+    """A sha256 already fed the version, provider and model: copy it, add the body."""
     digest = hashlib.sha256(HASH_VERSION)
     digest.update(b"\0" + provider.encode() + b"\0" + model.encode() + b"\0")
+    return digest
+
+
+def request_hash(provider: str, model: str, body_json: bytes) -> str:
+    digest = request_hasher(provider, model)
     digest.update(body_json)
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def custom_id_for(record_id: str) -> str:
@@ -121,14 +129,63 @@ def syntax_diagnostic(source: TemplateSource, error: jinja2.TemplateSyntaxError)
     )
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One message template; ``constant`` is its text when it uses no variables."""
+
+    role: str
+    cache: bool
+    source: TemplateSource
+    template: jinja2.Template
+    constant: RenderedMessage | None
+    simple: list[Part] | None  # literal text and {{ field }} holes only: rendered without Jinja
+
+    @classmethod
+    def compile(cls, env: jinja2.Environment, role: str, cache: bool, source: TemplateSource) -> _Part:
+        template = compile_template(env, source)
+        # Jinja merges a template's globals (a ChainMap) into every render's context; a plain dict
+        # makes that copy, most of the cost of rendering a short template, several times cheaper.
+        template.globals = dict(template.globals)
+        constant = None
+        if not meta.find_undeclared_variables(env.parse(source.text)):
+            constant = RenderedMessage(role, _render(template, {}, source, "the spec"), cache)
+        return cls(role, cache, source, template, constant, simple_parts(env, source.text))
+
+    def render(self, record: Mapping[str, Any], where: str) -> RenderedMessage:
+        if self.constant is not None:
+            return self.constant
+        text = render_simple(self.simple, record) if self.simple is not None else None
+        if text is None:
+            text = _render(self.template, record, self.source, where)
+        return RenderedMessage(self.role, text, self.cache)
+
+
+def _prefix_is_constant(constant: tuple[RenderedMessage | None, ...]) -> bool:
+    """Whether every message up to the cache cut (see ``stable_prefix``) is constant."""
+    known = [m for m in constant if m is not None]
+    if len(known) != len(constant):
+        cut_roles = [i for i, m in enumerate(constant) if m is not None and (m.cache or m.role == "system")]
+        first_variable = next(i for i, m in enumerate(constant) if m is None)
+        return bool(cut_roles) and max(cut_roles) < first_variable
+    return True
+
+
 class Renderer:
     """Renders records of one job into requests for each of its models."""
 
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
         env = new_environment()
-        self._messages = [(m.role, m.cache, m.content, compile_template(env, m.content)) for m in spec.prompt.messages]
+        self._messages = [_Part.compile(env, m.role, m.cache, m.content) for m in spec.prompt.messages]
         self._models: list[tuple[ModelSpec, Provider]] = [(m, get_provider(m.provider)) for m in spec.models]
+        # A prefix made of templates without variables is the same for every record: hash it once.
+        constant = tuple(p.constant for p in self._messages)
+        prefix = stable_prefix(tuple(m for m in constant if m is not None))
+        self._constant_prefix = prefix if _prefix_is_constant(constant) else None
+        self._bodies = {m.label: self._body_template(m, p) for m, p in self._models}
+        self._hashers = {m.label: request_hasher(p.name, m.name) for m, p in self._models}
+        # An entry is the body wrapped with the custom_id: its size without building it.
+        self._entry_overhead = {m.label: len(p.batch_entry("", b"")) for m, p in self._models}
         id_source = spec.input.id
         self._id_template = (
             compile_template(env, TemplateSource(id_source, spec.where(("input", "id")), 1, "input.id"))
@@ -137,10 +194,25 @@ class Renderer:
         )
 
     def messages(self, record: Mapping[str, Any], where: str) -> tuple[RenderedMessage, ...]:
-        return tuple(
-            RenderedMessage(role, _render(template, record, source, where), cache)
-            for role, cache, source, template in self._messages
-        )
+        return tuple(p.render(record, where) for p in self._messages)
+
+    def _body_template(self, model: ModelSpec, provider: Provider) -> BodyTemplate | None:
+        """The model's body with holes for the varying messages, when the rest never varies."""
+        if self._constant_prefix is None:
+            return None  # the prompt_cache_key would vary with the prefix
+        variable = [i for i, p in enumerate(self._messages) if p.constant is None]
+        cache_key = self._cache_key(self._constant_prefix)
+
+        def encode(texts: dict[int, str]) -> bytes:
+            messages = tuple(
+                p.constant or RenderedMessage(p.role, texts[i], p.cache) for i, p in enumerate(self._messages)
+            )
+            return canonical_json(provider.build_body(model, messages, self.spec.cache, cache_key=cache_key))
+
+        return BodyTemplate.build(encode, variable)
+
+    def _cache_key(self, prefix: Prefix) -> str | None:
+        return f"{self.spec.name}-{prefix.digest[:16]}" if prefix.tokens else None
 
     def record_id(self, record: Mapping[str, Any], where: str) -> str:
         id_field = self.spec.input.id
@@ -168,7 +240,7 @@ class Renderer:
         record_id = self.record_id(record, where)
         custom_id = custom_id_for(record_id)
         messages = self.messages(record, where)
-        prefix = stable_prefix(messages)
+        prefix = self._constant_prefix or stable_prefix(messages)
         return [
             self.request(model, provider, messages, record_id, custom_id, prefix) for model, provider in self._models
         ]
@@ -182,17 +254,22 @@ class Renderer:
         custom_id: str,
         prefix: Prefix,
     ) -> RenderedRequest:
-        cache_key = f"{self.spec.name}-{prefix.digest[:16]}" if prefix.tokens else None
-        body = provider.build_body(model, messages, self.spec.cache, cache_key=cache_key)
-        body_json = canonical_json(body)
+        template = self._bodies.get(model.label)
+        if template is not None:
+            body_json = template.fill([m.content for m in messages])
+        else:
+            body = provider.build_body(model, messages, self.spec.cache, cache_key=self._cache_key(prefix))
+            body_json = canonical_json(body)
+        digest = self._hashers[model.label].copy()
+        digest.update(body_json)
         return RenderedRequest(
             model=model.label,
             custom_id=custom_id,
             record_id=record_id,
             body_json=body_json,
-            request_hash=request_hash(provider.name, model.name, body_json),
-            entry=provider.batch_entry(custom_id, body_json),
-            input_tokens=request_tokens(body),
+            request_hash=digest.hexdigest(),
+            entry_size=len(body_json) + self._entry_overhead[model.label] + len(custom_id),
+            input_tokens=messages_tokens(messages, provider.wire),
             prefix=prefix,
         )
 

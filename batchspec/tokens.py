@@ -52,3 +52,17 @@ def output_token_budget(body: Mapping[str, Any]) -> int | None:
         if isinstance(value, int):
             return value
     return None
+
+
+def messages_tokens(messages: Iterable[Any], wire: str) -> int:
+    """``request_tokens`` of the body built from rendered messages, without building it: for
+    Anthropic the system messages form one system prompt, for OpenAI each is a message."""
+    total = REPLY_PRIMING
+    system = False
+    for message in messages:
+        if wire == "anthropic" and message.role == "system":
+            total += text_tokens(message.content) + (0 if system else MESSAGE_OVERHEAD)
+            system = True
+        else:
+            total += MESSAGE_OVERHEAD + text_tokens(message.content)
+    return total

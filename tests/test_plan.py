@@ -20,6 +20,7 @@ def test_fresh_job_is_all_new_and_plan_writes_no_state(offline_job: Job) -> None
         "changed": 0,
         "pending": 0,
         "retryable": 0,
+        "cached": 0,
         "done": 0,
         "failed": 0,
         "in_flight": 0,
@@ -32,7 +33,7 @@ def test_text_plan_shows_counts_batches_tokens_and_cost(offline_job: Job) -> Non
     text = offline_job.cli("plan", "job.yaml").stdout
     assert "Plan for job reviews: 10 records from data.jsonl" in text
     assert "State: .batchspec/reviews.db (not created yet)" in text
-    assert "new 10 · changed 0 · pending 0 · retryable 0 · done 0 · failed 0 · in flight 0" in text
+    assert "new 10 · changed 0 · pending 0 · retryable 0 · cached 0 · done 0 · failed 0 · in flight 0" in text
     assert "to send: 10 requests" in text and "in 1 batch (at most 50,000 requests and 100.0 MB each)" in text
     assert "estimated tokens: 460 input, ≤ 50 output" in text
     assert "estimated cost: $0.000049 (batch) to $0.000099 (sync)" in text  # 460 × 0.15/M + 50 × 0.6/M

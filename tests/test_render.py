@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from batchspec.render import canonical_json, custom_id_for, request_hash
+from batchspec.render import Renderer, canonical_json, custom_id_for, request_hash
+from batchspec.spec.load import load_spec
 from tests.conftest import Job
 
 VALID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -167,3 +171,33 @@ def test_templates_cannot_include_files(offline_job: Job) -> None:
     result = offline_job.cli("plan", "job.yaml", expect=2)
     assert "top secret" not in result.stdout + result.stderr
     assert "no loader for this environment specified" in result.stderr
+
+
+FAST_PATH_SPECS = [
+    {},
+    {"model": {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"temperature": None}},
+     "cache": {"prompt_caching": True}},
+    {"cache": {"prompt_caching": True}},
+    {"prompt": {"system": None, "user": None, "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Context: {{ text }}", "cache": True},
+        {"role": "assistant", "content": "Understood."},
+        {"role": "user", "content": "{{ id }} / {{ n }}"},
+    ]}},
+    {"prompt": {"user": "{{ text | upper }} {% if n %}{{ n }}{% endif %}"}},
+    {"prompt": {"system": "System for {{ id }}"}, "cache": {"prompt_caching": True}},
+]
+
+
+@pytest.mark.parametrize("changes", FAST_PATH_SPECS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(), n=st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.text()))
+def test_fast_rendering_gives_the_same_bytes_as_jinja(offline_job: Job, changes: dict, text: str, n: object) -> None:
+    offline_job.write_spec(changes)
+    spec = load_spec(offline_job.spec_path, check_sample=False)
+    fast = Renderer(spec)
+    slow = Renderer(spec)
+    slow._bodies = dict.fromkeys(slow._bodies)  # noqa: SLF001 (the general path, for comparison)
+    slow._messages = [dataclasses.replace(p, simple=None) for p in slow._messages]  # noqa: SLF001
+    record = {"id": "r1", "text": text, "n": n}
+    assert [r.body_json for r in fast.requests(record, "x:1")] == [r.body_json for r in slow.requests(record, "x:1")]

@@ -19,7 +19,7 @@ def plan_command(spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain
     if explain_id is not None:
         print_explanation(spec, explain_id, as_json)
         return None
-    with build_plan(spec, keep_entries=emit_dir is not None) as plan:
+    with build_plan(spec, keep_bodies=emit_dir is not None) as plan:
         written = emit(plan, emit_dir) if emit_dir is not None else []
         if as_json:
             data = plan.to_dict()

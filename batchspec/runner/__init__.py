@@ -62,7 +62,7 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
     try:
         store.lock()
         run_id = start_run(store.db, "run", mode)
-        with build_plan(spec, keep_entries=True) as plan:
+        with build_plan(spec, keep_bodies=True) as plan:
             models = {m.label: (m.provider, m.name) for m in spec.models}
             merge_plan(store.db, plan.staging, run_id, models)
             records = plan.records

@@ -53,7 +53,7 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
                 f"""
                 INSERT INTO records (model, custom_id, record_id, ordinal, request_hash, status, attempts,
                                      input_tokens, run_id, updated_at)
-                SELECT model, custom_id, record_id, ordinal, request_hash,
+                SELECT model, custom_id, coalesce(record_id, custom_id), ordinal, request_hash,
                        CASE WHEN {new_has_result} THEN 'done' ELSE 'pending' END,
                        0, tokens, ?, ?
                 FROM plan.items AS items WHERE true

@@ -17,7 +17,9 @@ from typing import Any
 from batchspec.state import responses
 from batchspec.state.schema import MIGRATIONS
 
-ItemRow = tuple[int, str, str, str, str, int, int, bytes | None, bytes | None, str, str, int]
+# ordinal, model, custom_id, record_id (None when equal to custom_id), request_hash, payload bytes,
+# input tokens, body (for emit/run), position in the input, prefix hash, prefix tokens
+ItemRow = tuple[int, str, str, str | None, str, int, int, bytes | None, int, str, int]
 
 # How each staged request compares with the state, most decisive first. {cached} is a condition
 # true when the response cache (or an identical request earlier in this input) answers it.
@@ -64,8 +66,8 @@ class Staging:
         self.db.execute(
             """CREATE TABLE main.items (
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
-                record_id TEXT NOT NULL, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
-                tokens INTEGER NOT NULL, entry BLOB, body BLOB, place TEXT NOT NULL,
+                record_id TEXT, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
+                tokens INTEGER NOT NULL, body BLOB, position INTEGER NOT NULL,
                 prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL)"""
         )
         self.db.execute("BEGIN")
@@ -81,7 +83,7 @@ class Staging:
         self.close()
 
     def add(self, rows: Iterable[ItemRow]) -> None:
-        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
@@ -90,26 +92,36 @@ class Staging:
             self.db.execute("CREATE INDEX items_hash ON items (model, request_hash, ordinal)")
         self.db.execute("COMMIT")
         category = CATEGORY_SQL.format(cached=CACHED_SQL if self.cache else "0")
+        # Classified once (the category is the expensive part), in input order: rowid order.
         self.db.execute(
-            f"CREATE TEMP VIEW classified AS SELECT i.*, {category} AS category, "
-            "r.request_hash AS stored_hash FROM items i LEFT JOIN state.records r "
-            "ON r.model = i.model AND r.custom_id = i.custom_id"
+            f"CREATE TABLE main.classified AS SELECT i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, "
+            f"i.prefix_hash, i.prefix_tokens, {category} AS category, r.request_hash AS stored_hash "
+            "FROM items i LEFT JOIN state.records r ON r.model = i.model AND r.custom_id = i.custom_id"
         )
 
-    def duplicate_record_ids(self, model: str, limit: int) -> list[tuple[str, list[str]]]:
+    def has_duplicate_custom_ids(self) -> bool:
+        """One ordered pass over the index: true when some model has a custom_id twice (a repeated
+        record id, or two ids that map to one custom_id). The detailed queries run only then."""
+        row = self.db.execute(
+            "SELECT 1 FROM items INDEXED BY items_key GROUP BY model, custom_id HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        return row is not None
+
+    def duplicate_record_ids(self, model: str, limit: int) -> list[tuple[str, list[int]]]:
+        """Record ids found more than once, with the input positions of each."""
         rows = self.db.execute(
-            "SELECT record_id, group_concat(place, char(10)) FROM items WHERE model = ? AND record_id IN "
-            "(SELECT record_id FROM items WHERE model = ? GROUP BY record_id HAVING count(*) > 1 LIMIT ?) "
-            "GROUP BY record_id ORDER BY min(ordinal)",
+            "SELECT rid, group_concat(position) FROM (SELECT coalesce(record_id, custom_id) AS rid, position, "
+            "ordinal FROM items WHERE model = ?) WHERE rid IN (SELECT coalesce(record_id, custom_id) FROM items "
+            "WHERE model = ? GROUP BY 1 HAVING count(*) > 1 LIMIT ?) GROUP BY rid ORDER BY min(ordinal)",
             (model, model, limit),
         ).fetchall()
-        return [(row[0], row[1].split("\n")) for row in rows]
+        return [(row[0], [int(p) for p in row[1].split(",")]) for row in rows]
 
     def custom_id_collisions(self, model: str, limit: int) -> list[tuple[str, list[str]]]:
         """Distinct record ids that map to one custom_id (possible only for crafted ids)."""
         rows = self.db.execute(
-            "SELECT custom_id, group_concat(DISTINCT record_id) FROM items WHERE model = ? "
-            "GROUP BY custom_id HAVING count(DISTINCT record_id) > 1 LIMIT ?",
+            "SELECT custom_id, group_concat(DISTINCT coalesce(record_id, custom_id)) FROM items WHERE model = ? "
+            "GROUP BY custom_id HAVING count(DISTINCT coalesce(record_id, custom_id)) > 1 LIMIT ?",
             (model, limit),
         ).fetchall()
         return [(row[0], row[1].split(",")) for row in rows]
@@ -134,12 +146,18 @@ class Staging:
     def record_count(self) -> int:
         return int(self.db.execute("SELECT count(DISTINCT ordinal) FROM items").fetchone()[0])
 
-    def to_send(self, model: str) -> Iterator[tuple[str, int, bytes | None]]:
-        """(custom_id, bytes, payload entry) of the requests to send for ``model``, in input order."""
+    def to_send(self, model: str, *, bodies: bool = False) -> Iterator[tuple[str, int, bytes | None]]:
+        """(custom_id, bytes, request body if asked) of the requests to send for ``model``, in input
+        order (the order rows were added in)."""
         marks = ",".join("?" * len(SEND_CATEGORIES))
+        if bodies:
+            return self.db.execute(
+                f"SELECT c.custom_id, c.nbytes, i.body FROM classified c JOIN items i ON i.rowid = c.seq "
+                f"WHERE c.model = ? AND c.category IN ({marks}) ORDER BY c.rowid",
+                (model, *SEND_CATEGORIES),
+            )
         return self.db.execute(
-            f"SELECT custom_id, nbytes, entry FROM classified WHERE model = ? AND category IN ({marks}) "
-            "ORDER BY ordinal",
+            f"SELECT custom_id, nbytes, NULL FROM classified WHERE model = ? AND category IN ({marks}) ORDER BY rowid",
             (model, *SEND_CATEGORIES),
         )
 
