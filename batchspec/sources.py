@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -101,6 +102,18 @@ class Source:
         if not self.path.is_file():
             return f"{self.display} is not a file"
         return None
+
+    def fingerprint(self) -> str:
+        """Changes whenever the input's files do (their paths, sizes and modification times)."""
+        files = self.text_files() if self.format == "text" else [self.path]
+        digest = hashlib.sha256(f"{self.format}\0{self.encoding}\0{self.limit}".encode())
+        for path in files:
+            try:
+                stat = path.stat()
+            except OSError:
+                return ""
+            digest.update(f"\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()
 
     def _open_binary(self) -> Any:
         try:

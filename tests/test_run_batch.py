@@ -273,3 +273,19 @@ def test_a_missing_key_names_the_variable(job: Job, monkeypatch: pytest.MonkeyPa
     job.write_spec({"model": {"base_url": None}})
     result = job.run(expect=3)
     assert "openai: no API key: the environment variable OPENAI_API_KEY is not set" in result.stderr
+
+
+def test_unchanged_rerun_skips_planning_and_leaves_current_outputs_alone(job: Job, fake_api: FakeAPI) -> None:
+    job.run()
+    output = job.dir / "out" / "results.jsonl"
+    stamp = output.stat().st_mtime_ns
+    result = job.run()
+    assert "nothing changed since that run" in job.cli("run", "job.yaml", "-q").stdout
+    assert output.stat().st_mtime_ns == stamp
+    assert "Run 1 of reviews" in result.stdout
+    output.write_text("tampered\n")
+    job.run()
+    assert len(job.outputs()) == 10  # an edited output is rewritten from the state
+    job.append_records(reviews(1, start=11))
+    assert "nothing changed" not in job.run().stdout  # a changed input is planned again
+    assert len(job.outputs()) == 11

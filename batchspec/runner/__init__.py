@@ -8,16 +8,17 @@ from typing import Any
 
 from batchspec.crashpoints import crash_point
 from batchspec.errors import ExitCode
-from batchspec.plan import build_plan
+from batchspec.plan import ModelPlan, build_plan
 from batchspec.runner.batch import Engine
 from batchspec.runner.budget import check_budget, estimated_cost
 from batchspec.runner.progress import Progress
 from batchspec.runner.sync import SyncEngine
-from batchspec.sinks import write_outputs
+from batchspec.sinks import write_outputs, write_outputs_if_stale
+from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries, responses
-from batchspec.state.records import end_run, merge_plan, retry_failed, start_run
+from batchspec.state.records import end_run, merge_plan, retry_failed, set_meta, start_run
 from batchspec.state.store import StateStore
 
 
@@ -42,6 +43,7 @@ class RunSummary:
     batches_in_flight: list[str] = field(default_factory=list)
     batches_submitted: int = 0
     requests_sent: int = 0  # sync mode
+    unchanged: bool = False  # nothing changed since the last run: nothing was planned or sent
     estimated_cost_usd: float | None = None  # what plan expected this run's work to cost
     run_usage: dict[str, Any] = field(default_factory=dict)  # what this run's work was billed
     results_written: int = 0
@@ -61,37 +63,19 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
     store = StateStore.open(spec.state_path, spec.name)
     try:
         store.lock()
+        fingerprint = spec.fingerprint + source_for(spec).fingerprint()
+        previous = None if options.retry_failed else _settled_run(store, fingerprint)
+        if previous is not None:
+            return _unchanged(spec, store, previous, mode)
         run_id = start_run(store.db, "run", mode)
-        with build_plan(spec, keep_bodies=True) as plan:
-            models = {m.label: (m.provider, m.name) for m in spec.models}
-            merge_plan(store.db, plan.staging, run_id, models)
-            records = plan.records
-            planned = plan.models
-        if options.retry_failed:
-            retry_failed(store.db, run_id)
-        if spec.cache.responses:
-            responses.attach(store.db, responses.cache_path(spec.cache.responses_path))
-            responses.share_results(store.db, spec.name)
-            responses.answer_from_cache(store.db, run_id)
+        records, planned = _take_plan(spec, store, run_id, fingerprint, options)
         check_budget(spec, store.db, planned, mode)
-        engine = Engine(spec, store, run_id, progress)
-        sent = 0
-        try:
-            engine.recover_intents()  # in either mode: batches an interrupted run left behind
-            if mode == "sync":
-                sent = _run_sync(spec, store, run_id, progress, engine, options)
-            else:
-                engine.run(wait=options.wait)
-        except KeyboardInterrupt:
-            progress.event("interrupted: batches in flight keep running; run again to collect them")
-        finally:
-            engine.close()
-            progress.close()
+        submitted, sent = _execute(spec, store, run_id, mode, progress, options)
         if spec.cache.responses:
             responses.share_results(store.db, spec.name)
         crash_point("before_sinks")
         written = write_outputs(spec, store, run_id)
-        summary = _summarise(spec, store, run_id, mode, records, engine.submitted)
+        summary = _summarise(spec, store, run_id, mode, records, submitted)
         summary.requests_sent = sent
         summary.estimated_cost_usd = estimated_cost(planned, mode)
         summary.run_usage = queries.usage_totals(store.db, run_id)
@@ -101,6 +85,72 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
     finally:
         progress.close()
         store.close()
+
+
+def _take_plan(
+    spec: JobSpec, store: StateStore, run_id: int, fingerprint: str, options: RunOptions
+) -> tuple[int, list[ModelPlan]]:
+    """Plan, take the plan into the state, and answer what the response cache already knows."""
+    with build_plan(spec, keep_bodies=True) as plan:
+        models = {m.label: (m.provider, m.name) for m in spec.models}
+        merge_plan(store.db, plan.staging, run_id, models)
+        set_meta(store.db, "planned_fingerprint", fingerprint)
+        records, planned = plan.records, plan.models
+    if options.retry_failed:
+        retry_failed(store.db, run_id)
+    if spec.cache.responses:
+        responses.attach(store.db, responses.cache_path(spec.cache.responses_path))
+        responses.share_results(store.db, spec.name)
+        responses.answer_from_cache(store.db, run_id)
+    return records, planned
+
+
+def _execute(
+    spec: JobSpec, store: StateStore, run_id: int, mode: str, progress: Progress, options: RunOptions
+) -> tuple[int, int]:
+    """Send and collect; returns (batches submitted, sync requests sent)."""
+    engine = Engine(spec, store, run_id, progress)
+    sent = 0
+    try:
+        engine.recover_intents()  # in either mode: batches an interrupted run left behind
+        if mode == "sync":
+            sent = _run_sync(spec, store, run_id, progress, engine, options)
+        else:
+            engine.run(wait=options.wait)
+    except KeyboardInterrupt:
+        progress.event("interrupted: batches in flight keep running; run again to collect them")
+    finally:
+        engine.close()
+        progress.close()
+    return engine.submitted, sent
+
+
+def _settled_run(store: StateStore, fingerprint: str) -> dict[str, Any] | None:
+    """The last run, when its plan still holds (same spec, same input files) and it left nothing
+    pending or in flight: then a rerun has nothing to plan or send."""
+    if not fingerprint or store.meta("planned_fingerprint") != fingerprint:
+        return None
+    if state_batches.in_flight(store.db) or state_batches.intents(store.db):
+        return None
+    finished = [r for r in queries.runs(store.db) if r["summary"]]
+    run_id = queries.latest_run(store.db)
+    if not finished or finished[-1]["id"] != run_id:
+        return None
+    counts = queries.record_counts(store.db, run_id)
+    return finished[-1] if not counts["pending"] and not counts["submitted"] else None
+
+
+def _unchanged(spec: JobSpec, store: StateStore, previous: dict[str, Any], mode: str) -> RunSummary:
+    """A rerun of a settled job: nothing is planned or sent; outputs are rewritten only if they no
+    longer match the state (deleted or edited since)."""
+    run_id = int(previous["id"])
+    written = write_outputs_if_stale(spec, store, run_id)
+    summary = _summarise(spec, store, run_id, mode, int(previous["records"] or 0), 0)
+    summary.unchanged = True
+    summary.estimated_cost_usd = 0.0
+    summary.run_usage = dict.fromkeys(queries.USAGE_COLUMNS, 0)
+    summary.results_written, summary.errors_written = written.results, written.errors
+    return summary
 
 
 def _run_sync(

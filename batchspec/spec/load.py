@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from batchspec import __version__
 from batchspec.errors import Diagnostic, SpecError
 from batchspec.spec import checks
 from batchspec.spec.build import Builder
@@ -56,7 +60,16 @@ def load_spec(
         errors = checks.sample_diagnostics(spec)
         if errors:
             raise SpecError(errors)
-    return dataclasses.replace(spec, warnings=tuple(builder.warnings))
+    return dataclasses.replace(spec, warnings=tuple(builder.warnings), fingerprint=_fingerprint(data, spec))
+
+
+def _fingerprint(data: Any, spec: JobSpec) -> str:
+    """Identifies everything in the spec that shapes requests and outputs (templates from files too)."""
+    digest = hashlib.sha256(f"batchspec {__version__}\0".encode())
+    digest.update(orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str))
+    for message in spec.prompt.messages:
+        digest.update(b"\0" + message.content.text.encode())
+    return digest.hexdigest()
 
 
 def _paths_of(errors: list[Diagnostic], locator: Locator) -> list[tuple[str, ...]]:

@@ -113,6 +113,7 @@ class JobSpec:
     description: str = ""
     version: int = 1
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    fingerprint: str = field(default="", compare=False)  # changes when the spec's content does
     # Where each key was written, for errors found after loading (template, records).
     locator: Locator | None = field(default=None, compare=False, repr=False)
 

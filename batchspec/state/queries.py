@@ -173,3 +173,13 @@ def sync_report_rows(db: sqlite3.Connection) -> list[dict[str, Any]]:
     )
     names = ("day", "requests", "errors", "cost_usd", "sync_cost_usd")
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def state_version(db: sqlite3.Connection, run_id: int) -> list[int]:
+    """Changes whenever what the outputs show could: new answers, errors, or another run's input."""
+    row = db.execute(
+        "SELECT (SELECT coalesce(max(id), 0) FROM results), (SELECT coalesce(max(id), 0) FROM errors), "
+        "(SELECT count(*) FROM records WHERE run_id = ?)",
+        (run_id,),
+    ).fetchone()
+    return [run_id, *row]
