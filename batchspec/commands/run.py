@@ -16,15 +16,7 @@ def run_command(spec: JobSpec, options: RunOptions, *, as_json: bool) -> int:
     return summary.exit_code
 
 
-def print_summary(spec: JobSpec, s: RunSummary) -> None:
-    print(
-        f"Run {s.run_id} of {spec.name} ({s.mode} mode): {count(s.records, 'record')}, "
-        f"{count(len(spec.models), 'model')}"
-    )
-    print(
-        f"  requests: {s.done:,} done · {s.failed:,} failed for good · {s.pending:,} pending · "
-        f"{s.in_flight:,} in flight"
-    )
+def _print_this_run(s: RunSummary) -> None:
     this = s.run_usage
     sent = f"{count(s.batches_submitted, 'batch')}" if s.mode == "batch" else f"{count(s.requests_sent, 'request')}"
     estimate = f" (plan estimated {usd(s.estimated_cost_usd)})" if s.estimated_cost_usd is not None else ""
@@ -32,6 +24,21 @@ def print_summary(spec: JobSpec, s: RunSummary) -> None:
         f"  this run: sent {sent}; billed {usd(this.get('cost_usd'))} for {this.get('input_tokens', 0):,} input "
         f"and {this.get('output_tokens', 0):,} output tokens{estimate}"
     )
+
+
+def print_summary(spec: JobSpec, s: RunSummary) -> None:
+    print(
+        f"Run {s.run_id} of {spec.name} ({s.mode} mode): {count(s.records, 'record')}, "
+        f"{count(len(spec.models), 'model')}"
+    )
+    if s.unchanged:
+        print("  nothing changed since that run (same spec, same input): nothing to plan or send")
+    print(
+        f"  requests: {s.done:,} done · {s.failed:,} failed for good · {s.pending:,} pending · "
+        f"{s.in_flight:,} in flight"
+    )
+    if not s.unchanged:
+        _print_this_run(s)
     usage = s.usage
     cached = usage["cache_read_tokens"]
     tokens = f"{usage['input_tokens']:,} input ({cached:,} cached), {usage['output_tokens']:,} output"
