@@ -137,6 +137,7 @@ class AnthropicBatch:
     def _process_one(self, i: int, rates: dict[str, float] | None) -> None:
         custom_id, params = self.requests[i]
         attempt = self.attempts[i]
+        damage = line_damage(self.faults, custom_id, attempt)
         kind = None
         if rates is not None:
             kind = request_fault(self.faults, rates, custom_id, attempt, body_digest(params).hex())
@@ -147,13 +148,12 @@ class AnthropicBatch:
             result = {"type": "errored", "error": {"type": "error", "error": error}}
         else:
             try:
-                message = complete(self.state, params, batch_id=self.id, custom_id=custom_id)
+                message = complete(self.state, params, batch_id=self.id, custom_id=custom_id, bill=damage is None)
                 result = {"type": "succeeded", "message": message}
             except ApiError as exc:
                 result = {"type": "errored", "error": {"type": "error", "error": exc.body["error"]}}
         self.counts[result["type"]] += 1
         line = orjson.dumps({"custom_id": custom_id, "result": result})
-        damage = line_damage(self.faults, custom_id, attempt)
         if damage == "malformed":
             self.lines.append(line[: len(line) // 2])
         elif damage is None:

@@ -165,7 +165,9 @@ def check_model(state: FakeState, model: str, tokens: int) -> None:
         raise anthropic_error(status, err["type"], err["message"])
 
 
-def complete(state: FakeState, body: JSON, *, batch_id: str | None = None, custom_id: str | None = None) -> JSON:
+def complete(
+    state: FakeState, body: JSON, *, batch_id: str | None = None, custom_id: str | None = None, bill: bool = True
+) -> JSON:
     """Answer a validated Messages request: the Message, recorded in the ledger as billed."""
     model = body["model"]
     total = request_tokens(body)
@@ -188,20 +190,21 @@ def complete(state: FakeState, body: JSON, *, batch_id: str | None = None, custo
         content = [{"type": "text", "text": gen.text}]
     message_id = anthropic_id("msg_")
     uncached = total - cache.read - cache.created
-    state.ledger.add(
-        "answer",
-        provider="anthropic",
-        custom_id=custom_id,
-        request_id=message_id,
-        batch_id=batch_id,
-        model=model,
-        body_sha=digest.hex(),
-        input_tokens=total,
-        output_tokens=gen.output_tokens,
-        cached_input_tokens=cache.read,
-        cache_creation_input_tokens=cache.created,
-        time=state.clock.now(),
-    )
+    if bill:  # a batch result line the fake then drops or corrupts never reached anyone: not billed
+        state.ledger.add(
+            "answer",
+            provider="anthropic",
+            custom_id=custom_id,
+            request_id=message_id,
+            batch_id=batch_id,
+            model=model,
+            body_sha=digest.hex(),
+            input_tokens=total,
+            output_tokens=gen.output_tokens,
+            cached_input_tokens=cache.read,
+            cache_creation_input_tokens=cache.created,
+            time=state.clock.now(),
+        )
     return {
         "id": message_id,
         "type": "message",

@@ -185,6 +185,7 @@ class OpenAIBatch:
 
     def _process_one(self, i: int, rates: dict[str, float] | None) -> None:
         custom_id, attempt = self.parsed.custom_ids[i], self.attempts[i]
+        damage = line_damage(self.faults, custom_id, attempt)
         body = orjson.loads(self.data[self.parsed.starts[i] : self.parsed.ends[i]])["body"]
         try:
             kind = None
@@ -195,7 +196,7 @@ class OpenAIBatch:
                 status, err = openai_fault(kind, body["model"], tokens, self.state.config.max_context_tokens)
                 raise ApiError(status, err)
             validate_chat(body)
-            result = complete(self.state, body, batch_id=self.id, custom_id=custom_id)
+            result = complete(self.state, body, batch_id=self.id, custom_id=custom_id, bill=damage is None)
             status = 200
         except ApiError as exc:
             status, result = exc.status, exc.body
@@ -217,7 +218,6 @@ class OpenAIBatch:
         else:
             self.failed += 1
             lines = self.err_lines
-        damage = line_damage(self.faults, custom_id, attempt)
         if damage == "malformed":
             lines.append(line[: len(line) // 2])  # cut mid-object: not valid JSON
         elif damage is None:

@@ -239,7 +239,9 @@ def check_model(state: FakeState, model: str, tokens: int) -> None:
         raise ApiError(status, body)
 
 
-def complete(state: FakeState, body: JSON, *, batch_id: str | None = None, custom_id: str | None = None) -> JSON:
+def complete(
+    state: FakeState, body: JSON, *, batch_id: str | None = None, custom_id: str | None = None, bill: bool = True
+) -> JSON:
     """Answer a validated chat request: the ChatCompletion, recorded in the ledger as billed."""
     model = body["model"]
     total = request_tokens(body)
@@ -272,20 +274,21 @@ def complete(state: FakeState, body: JSON, *, batch_id: str | None = None, custo
     n = body.get("n") or 1
     completion_tokens = gen.output_tokens * n
     completion_id = openai_id("chatcmpl-")
-    state.ledger.add(
-        "answer",
-        provider="openai",
-        custom_id=custom_id,
-        request_id=completion_id,
-        batch_id=batch_id,
-        model=model,
-        body_sha=digest.hex(),
-        input_tokens=total,
-        output_tokens=completion_tokens,
-        cached_input_tokens=cached,
-        cache_creation_input_tokens=0,
-        time=state.clock.now(),
-    )
+    if bill:  # a batch result line the fake then drops or corrupts never reached anyone: not billed
+        state.ledger.add(
+            "answer",
+            provider="openai",
+            custom_id=custom_id,
+            request_id=completion_id,
+            batch_id=batch_id,
+            model=model,
+            body_sha=digest.hex(),
+            input_tokens=total,
+            output_tokens=completion_tokens,
+            cached_input_tokens=cached,
+            cache_creation_input_tokens=0,
+            time=state.clock.now(),
+        )
     return {
         "id": completion_id,
         "object": "chat.completion",

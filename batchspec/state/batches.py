@@ -16,7 +16,7 @@ import orjson
 
 from batchspec.crashpoints import crash_point
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
-from batchspec.state.outcomes import Place, store_outcome
+from batchspec.state.outcomes import OutcomeWriter, Place
 from batchspec.state.store import now, transaction
 
 TIMESTAMPS = (
@@ -191,7 +191,7 @@ def collect(
     """Store a finished batch's results, errors and the requests it lost, in one transaction."""
     summary = Collected()
     stamp = now()
-    place = Place(batch.model, batch.local_key)
+    writer = OutcomeWriter(db, Place(batch.model, batch.local_key), max_attempts, stamp)
     with transaction(db):
         members = {
             custom_id: (request_hash, attempt)
@@ -212,7 +212,7 @@ def collect(
             seen.add(outcome.custom_id)
             request_hash, attempt = members[outcome.custom_id]
             crash_point("while_collecting")
-            final = store_outcome(db, place, outcome, request_hash, attempt, max_attempts, stamp)
+            final = writer.add(outcome, request_hash, attempt)
             _count(summary, outcome.kind, final)
             totals[0] += outcome.usage.input_tokens
             totals[1] += outcome.usage.output_tokens
@@ -231,7 +231,8 @@ def collect(
                 retryable=True,
             )
             summary.missing += 1
-            summary.failed_for_good += store_outcome(db, place, lost, request_hash, attempt, max_attempts, stamp)
+            summary.failed_for_good += writer.add(lost, request_hash, attempt)
+        writer.flush()
         db.execute(
             "UPDATE batches SET collected_at = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
             "WHERE local_key = ?",
