@@ -46,7 +46,8 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
             for label, (provider, name) in providers.items():
                 db.execute(
                     "INSERT OR IGNORE INTO requests (request_hash, provider, model_name, body) "
-                    "SELECT request_hash, ?, ?, body FROM plan.items WHERE model = ? AND body IS NOT NULL",
+                    "SELECT request_hash, ?, ?, body FROM plan.items WHERE model = ? AND body IS NOT NULL "
+                    "ORDER BY request_hash",  # in key order: appending to the B-tree, not scattering
                     (provider, name, label),
                 )
             db.execute(
@@ -56,7 +57,7 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
                 SELECT model, custom_id, coalesce(record_id, custom_id), ordinal, request_hash,
                        CASE WHEN {new_has_result} THEN 'done' ELSE 'pending' END,
                        0, tokens, ?, ?
-                FROM plan.items AS items WHERE true
+                FROM plan.items AS items WHERE true ORDER BY model, custom_id
                 ON CONFLICT (model, custom_id) DO UPDATE SET
                     ordinal = excluded.ordinal,
                     record_id = excluded.record_id,

@@ -39,6 +39,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX records_by_batch ON records (batch_key) WHERE batch_key IS NOT NULL;
         CREATE INDEX records_by_run ON records (run_id, ordinal);
         CREATE INDEX records_by_hash ON records (model, request_hash);
+        -- What to send next, in input order, without stepping over everything already sent.
+        CREATE INDEX records_pending ON records (model, run_id, ordinal) WHERE status = 'pending';
 
         -- Batches, written before submission (write-ahead) and updated at every poll.
         CREATE TABLE batches (

@@ -36,6 +36,7 @@ def use_wal(db: sqlite3.Connection) -> None:
     """Write-ahead logging: readers (status) never block the run. Set only on a file known to be ours."""
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA cache_size = -65536")  # 64 MiB: big merges and collects stay off the disk
 
 
 @contextmanager
