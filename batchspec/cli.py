@@ -44,8 +44,16 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
     sys.exit(code)
 
 
-def load(spec: Path, state: Path | None) -> JobSpec:
-    job = load_spec(spec, state_path=state)
+UNTRUSTED = click.option(
+    "--untrusted",
+    is_flag=True,
+    help="The spec may come from anyone (a pull request): read no environment variables and no file "
+    "outside the spec's directory.",
+)
+
+
+def load(spec: Path, state: Path | None, *, untrusted: bool = False) -> JobSpec:
+    job = load_spec(spec, state_path=state, untrusted=untrusted)
     for warning in job.warnings:
         click.echo(f"warning: {warning}", err=True)
     return job
@@ -85,11 +93,12 @@ def init(spec: Path, force: bool) -> None:
 @main.command()
 @SPEC
 @STATE
-def validate(spec: Path, state: Path | None) -> None:
+@UNTRUSTED
+def validate(spec: Path, state: Path | None, untrusted: bool) -> None:
     """Check SPEC, its templates and every record id; send nothing."""
     from batchspec.commands.validate import validate_command
 
-    run_guarded(lambda: validate_command(load(spec, state)))
+    run_guarded(lambda: validate_command(load(spec, state, untrusted=untrusted)))
 
 
 @main.command()
@@ -108,9 +117,11 @@ def validate(spec: Path, state: Path | None) -> None:
     is_flag=True,
     help="Exit 0 when there is nothing to send, 2 when there is work, 1 on error (as terraform plan).",
 )
+@UNTRUSTED
 def plan(
     spec: Path,
     state: Path | None,
+    untrusted: bool,
     as_json: bool,
     explain_id: str | None,
     emit_dir: Path | None,
@@ -120,7 +131,8 @@ def plan(
     from batchspec.commands.plan import plan_command
 
     def action() -> int:
-        result = plan_command(load(spec, state), as_json=as_json, emit_dir=emit_dir, explain_id=explain_id)
+        job = load(spec, state, untrusted=untrusted)
+        result = plan_command(job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id)
         if detailed_exitcode and result is not None and result.has_work:
             return ExitCode.INVALID  # terraform's "changes present"
         return ExitCode.OK

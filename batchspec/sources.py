@@ -60,7 +60,9 @@ class Source:
         base_dir: Path,
         encoding: str = "utf-8",
         limit: int | None = None,
+        confine: Path | None = None,
     ) -> None:
+        self.confine = confine  # every file read must be inside this directory (untrusted specs)
         self.path = path
         self.format = fmt
         self.display = display  # the path as the user wrote it
@@ -95,6 +97,11 @@ class Source:
 
     def check_exists(self) -> str | None:
         """Why this input cannot be read, or None."""
+        if self.confine is not None:
+            files = self.text_files() if self.format == "text" else [self.path]
+            outside = [f for f in files if not is_inside(f, self.confine)]
+            if outside:
+                return f"{display_path(outside[0])} is outside the spec's directory (untrusted specs may not read it)"
         if self.format == "text":
             return None if self.text_files() else f"no files match {self.display}"
         if not self.path.exists():
@@ -232,3 +239,12 @@ def display_path(path: Path) -> str:
     except ValueError:  # another drive on Windows
         return str(path)
     return str(path) if relative.startswith(".." + os.sep + "..") else relative
+
+
+def is_inside(path: Path, directory: Path) -> bool:
+    """Whether ``path``, symlinks resolved, is ``directory`` or below it."""
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,8 +24,12 @@ VALID_EXITS = {0, 1, 2, 75}
 
 def test_two_runs_of_one_job_at_once(job: Job, fake_api: FakeAPI) -> None:
     fake_api.config.processing_seconds = 3600
-    first = subprocess.Popen([sys.executable, "-m", "batchspec", "run", "job.yaml", "-q"], cwd=job.dir,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "batchspec", "run", "job.yaml", "-q"],
+        cwd=job.dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while not fake_api.ledger.batches_created() and time.monotonic() < deadline:
@@ -44,13 +49,59 @@ def test_two_runs_of_one_job_at_once(job: Job, fake_api: FakeAPI) -> None:
 
 # -- random mutations of a valid spec and its input -------------------------------------------
 
-KEYS = ["version", "name", "input", "prompt", "model", "execution", "cache", "output", "state", "pricing",
-        "path", "id", "format", "limit", "user", "system", "messages", "provider", "params", "max_tokens",
-        "mode", "max_requests_per_batch", "poll_interval", "max_bytes_per_batch", "prompt_caching", "include"]
+KEYS = [
+    "version",
+    "name",
+    "input",
+    "prompt",
+    "model",
+    "execution",
+    "cache",
+    "output",
+    "state",
+    "pricing",
+    "path",
+    "id",
+    "format",
+    "limit",
+    "user",
+    "system",
+    "messages",
+    "provider",
+    "params",
+    "max_tokens",
+    "mode",
+    "max_requests_per_batch",
+    "poll_interval",
+    "max_bytes_per_batch",
+    "prompt_caching",
+    "include",
+]
 VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=30),
-    st.sampled_from(["{{ text }}", "{{ nope }}", "{% if %}", "1h", "-1s", "100MB", "openai", "anthropic", "fake",
-                     "data.jsonl", "data.csv", "*.txt", "${HOME}", "${MISSING_VAR}", "{{ ''.__class__ }}"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "{{ text }}",
+            "{{ nope }}",
+            "{% if %}",
+            "1h",
+            "-1s",
+            "100MB",
+            "openai",
+            "anthropic",
+            "fake",
+            "data.jsonl",
+            "data.csv",
+            "*.txt",
+            "${HOME}",
+            "${MISSING_VAR}",
+            "{{ ''.__class__ }}",
+        ]
+    ),
     st.lists(st.text(max_size=5), max_size=3),
     st.dictionaries(st.sampled_from(KEYS), st.integers(), max_size=3),
 )
@@ -82,11 +133,21 @@ def mutate(spec: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
     return spec
 
 
-INPUT_DAMAGE = st.sampled_from([
-    b"", b"\n\n", b"{\n", b"[1,2]\n", b"null\n", b'{"id": null, "text": "x"}\n', b'{"id": [1], "text": "x"}\n',
-    b'{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', b"\xff\xfe\x00garbage", b'{"text": "no id"}\n',
-    b'{"id": "' + b"x" * 5000 + b'", "text": "long"}\n',
-])
+INPUT_DAMAGE = st.sampled_from(
+    [
+        b"",
+        b"\n\n",
+        b"{\n",
+        b"[1,2]\n",
+        b"null\n",
+        b'{"id": null, "text": "x"}\n',
+        b'{"id": [1], "text": "x"}\n',
+        b'{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n',
+        b"\xff\xfe\x00garbage",
+        b'{"text": "no id"}\n',
+        b'{"id": "' + b"x" * 5000 + b'", "text": "long"}\n',
+    ]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -128,3 +189,24 @@ def test_state_directory_that_cannot_be_written(job: Job, tmp_path: Path) -> Non
         job.write_spec({"state": {"path": str(blocker / "state.db")}})
     result = job.run(expect=2)
     assert "state" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_untrusted_specs_read_nothing_outside_their_directory(
+    offline_job: Job, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    secret = tmp_path_factory.mktemp("elsewhere") / "secret.txt"
+    secret.write_text("id,text\n1,top secret\n", "utf-8")
+    (offline_job.dir / "link.csv").symlink_to(secret)
+    offline_job.write_spec({"input": {"path": "link.csv"}})
+    assert offline_job.cli("plan", "job.yaml", "--json").exit_code == 0  # trusted: fine
+    result = offline_job.cli("plan", "job.yaml", "--untrusted", "--explain", "1", expect=2)
+    assert "is outside the spec's directory (untrusted specs may not read it)" in result.stderr
+    assert "top secret" not in result.stdout + result.stderr
+    offline_job.write_spec({"input": {"path": "data.jsonl"}, "prompt": {"user": None, "user_file": str(secret)}})
+    result = offline_job.cli("validate", "job.yaml", "--untrusted", expect=2)
+    assert "is outside the spec's directory (untrusted specs may only read files beside them)" in result.stderr
+    offline_job.write_spec({"prompt": {"user_file": None, "user": "${HOME} {{ text }}"}})
+    result = offline_job.cli("validate", "job.yaml", "--untrusted", expect=2)
+    assert "prompt.user: refusing ${HOME} (untrusted specs cannot read the environment)" in result.stderr
+    offline_job.write_spec({"prompt": {"user": "{{ text }}"}})
+    assert offline_job.cli("validate", "job.yaml", "--untrusted").stdout.startswith("ok: ")

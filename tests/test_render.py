@@ -175,15 +175,23 @@ def test_templates_cannot_include_files(offline_job: Job) -> None:
 
 FAST_PATH_SPECS = [
     {},
-    {"model": {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"temperature": None}},
-     "cache": {"prompt_caching": True}},
+    {
+        "model": {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"temperature": None}},
+        "cache": {"prompt_caching": True},
+    },
     {"cache": {"prompt_caching": True}},
-    {"prompt": {"system": None, "user": None, "messages": [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Context: {{ text }}", "cache": True},
-        {"role": "assistant", "content": "Understood."},
-        {"role": "user", "content": "{{ id }} / {{ n }}"},
-    ]}},
+    {
+        "prompt": {
+            "system": None,
+            "user": None,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Context: {{ text }}", "cache": True},
+                {"role": "assistant", "content": "Understood."},
+                {"role": "user", "content": "{{ id }} / {{ n }}"},
+            ],
+        }
+    },
     {"prompt": {"user": "{{ text | upper }} {% if n %}{{ n }}{% endif %}"}},
     {"prompt": {"system": "System for {{ id }}"}, "cache": {"prompt_caching": True}},
 ]

@@ -33,10 +33,18 @@ def test_keys_never_reach_any_file_the_tool_writes(
     job.write_spec(
         {
             "model": [
-                {"provider": "openai", "name": "gpt-4o-mini", "base_url": fake_api.openai_base_url,
-                 "params": {"max_tokens": 5}},
-                {"provider": "anthropic", "name": "claude-haiku-4-5", "base_url": fake_api.anthropic_base_url,
-                 "params": {"max_tokens": 5}},
+                {
+                    "provider": "openai",
+                    "name": "gpt-4o-mini",
+                    "base_url": fake_api.openai_base_url,
+                    "params": {"max_tokens": 5},
+                },
+                {
+                    "provider": "anthropic",
+                    "name": "claude-haiku-4-5",
+                    "base_url": fake_api.anthropic_base_url,
+                    "params": {"max_tokens": 5},
+                },
             ],
             "cache": {"responses": True, "responses_path": "cache/responses.db"},
         }

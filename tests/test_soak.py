@@ -34,14 +34,24 @@ def configure_faults(api: FakeAPI, rng: random.Random) -> None:
 
 def soak_job(root: Path, api: FakeAPI, seed: int, rng: random.Random) -> Job:
     provider = rng.choice(["openai", "anthropic"])
-    model = {"provider": provider, "base_url": api.openai_base_url if provider == "openai" else api.anthropic_base_url,
-             "name": "gpt-4o-mini" if provider == "openai" else "claude-haiku-4-5", "params": {"max_tokens": 5}}
-    spec = merge(BASE_SPEC, {
-        "name": f"soak-{seed}",
-        "model": model,
-        "execution": {"max_requests_per_batch": rng.choice([7, 15, 40]), "max_concurrent_batches": 2,
-                      "max_attempts": 4},
-    })
+    model = {
+        "provider": provider,
+        "base_url": api.openai_base_url if provider == "openai" else api.anthropic_base_url,
+        "name": "gpt-4o-mini" if provider == "openai" else "claude-haiku-4-5",
+        "params": {"max_tokens": 5},
+    }
+    spec = merge(
+        BASE_SPEC,
+        {
+            "name": f"soak-{seed}",
+            "model": model,
+            "execution": {
+                "max_requests_per_batch": rng.choice([7, 15, 40]),
+                "max_concurrent_batches": 2,
+                "max_attempts": 4,
+            },
+        },
+    )
     spec["model"]["params"] = {"max_tokens": 5}
     job = Job(root / f"job-{seed}", spec)
     job.dir.mkdir()
@@ -54,8 +64,12 @@ def run_until_settled(job: Job, rng: random.Random) -> tuple[int, int]:
     runs = kills = 0
     while runs < 12:
         runs += 1
-        process = subprocess.Popen([sys.executable, "-m", "batchspec", "run", "job.yaml", "-q"], cwd=job.dir,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "batchspec", "run", "job.yaml", "-q"],
+            cwd=job.dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         if runs < 6 and rng.random() < 0.6:
             time.sleep(rng.uniform(0.2, 2.5))
             if process.poll() is None:

@@ -15,7 +15,7 @@ from batchspec.errors import Diagnostic
 from batchspec.pricing import price_for
 from batchspec.pricing.table import Price
 from batchspec.providers import get_provider
-from batchspec.sources import Source, display_path, infer_format
+from batchspec.sources import Source, display_path, infer_format, is_inside
 from batchspec.spec.model import (
     CacheSpec,
     ExecutionSpec,
@@ -44,7 +44,8 @@ OUTPUT_FORMATS = {
 class Builder:
     """Builds a JobSpec, collecting every semantic problem instead of stopping at the first."""
 
-    def __init__(self, data: dict[str, Any], locator: Locator, spec_path: Path) -> None:
+    def __init__(self, data: dict[str, Any], locator: Locator, spec_path: Path, *, confined: bool = False) -> None:
+        self.confined = confined  # untrusted spec: it may only read files inside its own directory
         self.data = data
         self.locator = locator
         self.spec_path = spec_path
@@ -117,7 +118,14 @@ class Builder:
             limit=raw.get("limit"),
             encoding=raw.get("encoding", "utf-8"),
         )
-        problem = Source(spec.resolved, fmt, display=display_path(spec.resolved), base_dir=self.base).check_exists()
+        source = Source(
+            spec.resolved,
+            fmt,
+            display=display_path(spec.resolved),
+            base_dir=self.base,
+            confine=self.base if self.confined else None,
+        )
+        problem = source.check_exists()
         if problem:
             self.error(("input", "path"), problem, "paths are relative to the spec file")
         return spec
@@ -149,6 +157,13 @@ class Builder:
     def _template_file(self) -> TemplateSource:
         value = self.data["prompt"]["user_file"]
         path = self._path(value)
+        if self.confined and not is_inside(path, self.base):
+            self.error(
+                ("prompt", "user_file"),
+                f"{value} is outside the spec's directory",
+                "untrusted specs may only read files beside them",
+            )
+            return TemplateSource("", display_path(path), 1, "prompt.user_file")
         try:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as error:

@@ -14,6 +14,7 @@ from typing import Any
 from batchspec.errors import Diagnostic
 from batchspec.spec.yamlsrc import Locator, Path
 
+UNTRUSTED: Mapping[str, str] = {}  # stands for "no environment at all" (--untrusted)
 _REFERENCE = re.compile(r"\$(\$?)\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
@@ -51,6 +52,9 @@ def _resolve(
                 "write ${NAME}, or $${...} for a literal",
             )
         )
+        return match.group(0)
+    if environ is UNTRUSTED:
+        errors.append(locator.diagnostic(path, f"refusing ${{{name}}}", "untrusted specs cannot read the environment"))
         return match.group(0)
     if _SECRET_NAME.search(name):
         errors.append(

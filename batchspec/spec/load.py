@@ -15,7 +15,7 @@ from batchspec import __version__
 from batchspec.errors import Diagnostic, SpecError
 from batchspec.spec import checks
 from batchspec.spec.build import Builder
-from batchspec.spec.envsubst import substitute
+from batchspec.spec.envsubst import UNTRUSTED, substitute
 from batchspec.spec.model import JobSpec
 from batchspec.spec.schema import schema_diagnostics
 from batchspec.spec.yamlsrc import Locator, load_yaml
@@ -29,8 +29,12 @@ def load_spec(
     state_path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     check_sample: bool = True,
+    untrusted: bool = False,
 ) -> JobSpec:
     """The validated spec at ``path``; raises SpecError with every problem found.
+
+    ``untrusted`` (a spec from a pull request): no ``${VAR}`` is read, and every file the spec
+    names (input, template) must be inside the spec's directory, symlinks resolved.
 
     ``check_sample`` also renders the first input records to catch missing template variables.
     """
@@ -44,9 +48,10 @@ def load_spec(
         raise SpecError([Diagnostic(display, 0, 0, "", f"cannot read the spec: {error}")]) from None
     data, locator = load_yaml(text, display)
     _check_version(data, locator)
-    data, errors = substitute(data, locator, os.environ if environ is None else environ)
+    environment = UNTRUSTED if untrusted else (os.environ if environ is None else environ)
+    data, errors = substitute(data, locator, environment)
     errors += schema_diagnostics(data, locator)
-    builder = Builder(data, locator, spec_path)
+    builder = Builder(data, locator, spec_path, confined=untrusted)
     if errors:
         broken = {str(locator_path[0]) for locator_path in _paths_of(errors, locator)}
         templates = builder.check_sections(broken)
