@@ -32,7 +32,7 @@ PAYLOAD_WRAPPER = 32  # bytes around the entries (Anthropic's {"requests":[...]}
 @dataclass(frozen=True)
 class BatchSlice:
     requests: int
-    bytes: int
+    size: int  # bytes
     entries: list[bytes] | None = None
     custom_ids: list[str] | None = None
 
@@ -104,7 +104,7 @@ class Plan:
                     "counts": {c: m.counts.get(c, 0) for c in CATEGORIES},
                     "to_send": m.to_send,
                     "bytes": m.send_bytes,
-                    "batches": [{"requests": b.requests, "bytes": b.bytes} for b in m.batches],
+                    "batches": [{"requests": b.requests, "bytes": b.size} for b in m.batches],
                     "limits": {"max_requests": m.limits.max_requests, "max_bytes": m.limits.max_bytes},
                     "estimated_input_tokens": m.send_input_tokens,
                     "estimated_output_tokens_max": m.output_tokens,

@@ -16,7 +16,8 @@ from typing import Any
 import jinja2
 import orjson
 from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError

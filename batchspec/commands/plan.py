@@ -62,7 +62,7 @@ def _print_model(model: ModelPlan, mode: str) -> None:
         f"{format_bytes(limits.max_bytes)} each)"
     )
     for n, batch in enumerate(model.batches[:SHOWN_BATCHES], 1):
-        print(f"    batch {n}: {count(batch.requests, 'request')}, {format_bytes(batch.bytes)}")
+        print(f"    batch {n}: {count(batch.requests, 'request')}, {format_bytes(batch.size)}")
     if len(model.batches) > SHOWN_BATCHES:
         print(f"    ... and {len(model.batches) - SHOWN_BATCHES:,} more")
     output = f"≤ {model.output_tokens:,}" if model.output_tokens is not None else "unknown (no max_tokens)"

@@ -102,7 +102,8 @@ def parse_line(line: str | bytes) -> Outcome | None:
         code = NOT_RUN[kind]
         return Outcome(custom_id, UNPROCESSED, error_code=code, error_message=f"the batch {kind} this request")
     wrapper = result.get("error") or {}
-    detail = wrapper.get("error") if isinstance(wrapper.get("error"), dict) else wrapper
+    inner = wrapper.get("error")
+    detail: dict[str, Any] = inner if isinstance(inner, dict) else wrapper
     error_type = str(detail.get("type") or "api_error")
     message = str(detail.get("message") or "")
     code = "context_length_exceeded" if "prompt is too long" in message else error_type

@@ -12,19 +12,23 @@ import atexit
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from batchspec.errors import InputError
+
+if TYPE_CHECKING:
+    from batchspec.fakeapi import FakeAPI
 from batchspec.providers.base import BatchClient, SyncClient
 from batchspec.providers.openai import CHAT_COMPLETIONS, OpenAIProvider
 from batchspec.spec.model import ModelSpec
 
 _lock = threading.Lock()
-_server = None
+_server: FakeAPI | None = None
 
 
-def in_process_server():  # type: ignore[no-untyped-def]
+def in_process_server() -> FakeAPI:
     """The process's fake API server, started on first use."""
     global _server
     from batchspec.fakeapi import FakeAPI, FakeConfig

@@ -9,7 +9,8 @@ from typing import Any
 import jsonschema
 
 from batchspec.outcomes import ERRORED, SUCCEEDED, Outcome
-from batchspec.pricing import Price, cost, price_for, uncached_sync_cost
+from batchspec.pricing import cost, price_for, uncached_sync_cost
+from batchspec.pricing.table import Price
 from batchspec.spec.model import JobSpec, ModelSpec
 
 

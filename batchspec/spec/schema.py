@@ -92,7 +92,7 @@ def _translate(error: ValidationError, locator: Locator) -> list[Diagnostic]:
     if kind == "enum":
         return [_enum(error, path, locator)]
     if kind == "type":
-        expected = _type_phrase(error.validator_value)
+        expected = _type_phrase(_value(error))
         return [locator.diagnostic(path, f"expected {expected}, got {_show(error.instance)}", _describe(schema))]
     if kind == "pattern":
         hint = schema.get("x-hint") or f"must match {error.validator_value}"
@@ -102,10 +102,17 @@ def _translate(error: ValidationError, locator: Locator) -> list[Diagnostic]:
     return [locator.diagnostic(path, _plain(error), schema.get("x-hint", ""))]
 
 
+def _value(error: ValidationError) -> Any:
+    """The failed keyword's value (typed loosely by the stubs)."""
+    return error.validator_value
+
+
 def _unknown_keys(error: ValidationError, path: Path, locator: Locator) -> list[Diagnostic]:
-    allowed = sorted(error.schema.get("properties", {}))
+    schema: Any = error.schema
+    allowed = sorted(schema.get("properties", {}))
     result = []
-    for key in error.instance:
+    instance: Any = error.instance
+    for key in instance:
         if key in allowed:
             continue
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
@@ -121,7 +128,7 @@ def _unknown_keys(error: ValidationError, path: Path, locator: Locator) -> list[
 
 def _matching_branch(error: ValidationError) -> list[ValidationError] | None:
     """For a oneOf/anyOf of differently typed branches, the errors of the branch whose type fits."""
-    branches = error.validator_value
+    branches: Any = _value(error)
     for index, branch in enumerate(branches):
         resolved = _resolve_ref(branch, error)
         expected = resolved.get("type")
@@ -148,7 +155,7 @@ def _is_type(instance: Any, expected: str | list[str]) -> bool:
 
 
 def _enum(error: ValidationError, path: Path, locator: Locator) -> Diagnostic:
-    options = [str(o) for o in error.validator_value]
+    options = [str(o) for o in _value(error)]
     close = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.5)
     hint = f"did you mean '{close[0]}'?" if close else ""
     message = f"{_show(error.instance)} is not one of: {', '.join(options)}"
@@ -193,7 +200,7 @@ def _plain(error: ValidationError) -> str:
         "minItems": "must not be empty" if limit == 1 else f"must have at least {limit} items",
         "uniqueItems": "has duplicate items",
     }
-    return phrases.get(str(kind), error.message)
+    return phrases.get(str(kind), str(error.message))
 
 
 def schema_copy() -> dict[str, Any]:

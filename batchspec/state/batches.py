@@ -77,7 +77,20 @@ _COLUMNS = (
 
 
 def _row(values: tuple[Any, ...]) -> BatchRow:
-    row = BatchRow(*values[:9], input_file_id=values[9], output_file_id=values[10], error_file_id=values[11])
+    row = BatchRow(
+        local_key=values[0],
+        run_id=values[1],
+        model=values[2],
+        provider=values[3],
+        provider_batch_id=values[4],
+        status=values[5],
+        request_count=values[6],
+        bytes=values[7],
+        created_at=values[8],
+        input_file_id=values[9],
+        output_file_id=values[10],
+        error_file_id=values[11],
+    )
     row.counts = orjson.loads(values[12]) if values[12] else {}
     row.error, row.collected_at = values[13], values[14]
     row.input_tokens, row.output_tokens, row.cost_usd = values[15], values[16], values[17]

@@ -66,7 +66,7 @@ def usage_totals(db: sqlite3.Connection, run_id: int | None = None) -> dict[str,
     if run_id is not None:
         where = "WHERE batch_key IN (SELECT local_key FROM batches WHERE run_id = ?) OR batch_key = ?"
         params = (run_id, f"sync-r{run_id}")
-    totals = dict.fromkeys(USAGE_COLUMNS, 0)
+    totals: dict[str, Any] = dict.fromkeys(USAGE_COLUMNS, 0)
     totals["cost_usd"] = totals["sync_cost_usd"] = 0.0
     for table in ("results", "errors"):
         row = db.execute(
