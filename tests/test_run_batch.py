@@ -263,7 +263,7 @@ def test_unreachable_provider_exits_3_and_keeps_the_state(job: Job) -> None:
 def test_a_rejected_key_exits_3_naming_the_provider(job: Job, fake_api: FakeAPI) -> None:
     fake_api.config.required_api_key = "the-right-key"
     result = job.run(expect=3)
-    assert "openai" in result.stderr and "rejected the API key" in result.stderr
+    assert "openai" in result.stderr and "rejected the API key (the key in OPENAI_API_KEY)" in result.stderr
     assert "sk-test-fake-key-0123456789" not in result.stderr
 
 

@@ -14,7 +14,7 @@ from batchspec.pricing import Usage
 from batchspec.providers.base import BatchInfo
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.credentials import api_key
-from batchspec.providers.sdkcalls import call, translate
+from batchspec.providers.sdkcalls import Endpoint, call, translate
 from batchspec.spec.model import ModelSpec
 
 LOOKUP_SLACK = timedelta(minutes=10)
@@ -25,6 +25,7 @@ class AnthropicBatchClient:
     def __init__(self, model: ModelSpec, job: str) -> None:
         self.provider = "anthropic"
         self.where = model.base_url or "api.anthropic.com"
+        self.endpoint = Endpoint(self.provider, self.where, model.api_key_env)
         self.client = anthropic.Anthropic(
             api_key=api_key("anthropic", model.api_key_env, model.base_url),
             base_url=model.base_url,
@@ -33,7 +34,7 @@ class AnthropicBatchClient:
         )
 
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
-        return call(self.provider, self.where, what, fn, retry=retry)
+        return call(self.endpoint, what, fn, retry=retry)
 
     def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         requests = orjson.loads(payload)["requests"]
@@ -82,7 +83,7 @@ class AnthropicBatchClient:
             finally:
                 decoder.close()
         except (anthropic.APIConnectionError, anthropic.APIStatusError) as error:
-            raise translate(error, self.provider, self.where, "download batch results") from None
+            raise translate(error, self.endpoint, "download batch results") from None
 
     def close(self) -> None:
         self.client.close()

@@ -9,6 +9,7 @@ import orjson
 
 from batchspec.providers.anthropic_batch import message_outcome
 from batchspec.providers.credentials import api_key
+from batchspec.providers.sdkcalls import Endpoint
 from batchspec.providers.sync_common import SyncAnswer, error_answer, split_kwargs
 from batchspec.spec.model import ModelSpec
 
@@ -17,6 +18,7 @@ class AnthropicSyncClient:
     def __init__(self, model: ModelSpec) -> None:
         self.provider = "anthropic"
         self.where = model.base_url or "api.anthropic.com"
+        self.endpoint = Endpoint(self.provider, self.where, model.api_key_env)
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key("anthropic", model.api_key_env, model.base_url),
             base_url=model.base_url,
@@ -30,7 +32,7 @@ class AnthropicSyncClient:
             # An explicit timeout: without one the SDK refuses large max_tokens unless streaming.
             raw = await self.client.messages.with_raw_response.create(**known, extra_body=extra or None, timeout=600)
         except (anthropic.APIError, anthropic.APIConnectionError) as error:
-            return error_answer(error, custom_id, self.provider, self.where)
+            return error_answer(error, custom_id, self.endpoint)
         return SyncAnswer(message_outcome(custom_id, orjson.loads(await raw.read())), dict(raw.headers))
 
     async def close(self) -> None:

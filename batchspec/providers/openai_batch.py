@@ -16,7 +16,7 @@ from batchspec.pricing import Usage
 from batchspec.providers.base import BatchInfo
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.credentials import api_key
-from batchspec.providers.sdkcalls import call, translate
+from batchspec.providers.sdkcalls import Endpoint, call, translate
 from batchspec.spec.model import ModelSpec
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -48,15 +48,16 @@ class OpenAIBatchClient:
     ) -> None:
         self.provider = provider
         self.job = job
-        self.endpoint = endpoint
+        self.batch_endpoint = endpoint  # the API path the batch's requests go to
         url = base_url or model.base_url
         self.where = url or "api.openai.com"
+        self.endpoint = Endpoint(provider, self.where, model.api_key_env)
         self.client = openai.OpenAI(
             api_key=api_key(provider, model.api_key_env, url), base_url=url, max_retries=0, timeout=120
         )
 
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
-        return call(self.provider, self.where, what, fn, retry=retry)
+        return call(self.endpoint, what, fn, retry=retry)
 
     def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         upload = self._call(
@@ -71,7 +72,7 @@ class OpenAIBatchClient:
             "create the batch",
             lambda: self.client.batches.create(
                 input_file_id=upload.id,
-                endpoint=self.endpoint,  # type: ignore[arg-type]
+                endpoint=self.batch_endpoint,  # type: ignore[arg-type]
                 completion_window="24h",
                 metadata={METADATA_KEY: local_key, "batchspec_job": self.job[:512]},
             ),
@@ -117,7 +118,7 @@ class OpenAIBatchClient:
                     if line.strip():
                         yield parse_line(line)
         except (openai.APIConnectionError, openai.APIStatusError) as error:
-            raise translate(error, self.provider, self.where, "download batch results") from None
+            raise translate(error, self.endpoint, "download batch results") from None
 
     def close(self) -> None:
         self.client.close()

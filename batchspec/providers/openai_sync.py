@@ -9,6 +9,7 @@ import orjson
 
 from batchspec.providers.credentials import api_key
 from batchspec.providers.openai_batch import chat_outcome
+from batchspec.providers.sdkcalls import Endpoint
 from batchspec.providers.sync_common import SyncAnswer, error_answer, split_kwargs
 from batchspec.spec.model import ModelSpec
 
@@ -18,6 +19,7 @@ class OpenAISyncClient:
         self.provider = provider
         url = base_url or model.base_url
         self.where = url or "api.openai.com"
+        self.endpoint = Endpoint(self.provider, self.where, model.api_key_env)
         self.client = openai.AsyncOpenAI(
             api_key=api_key(provider, model.api_key_env, url), base_url=url, max_retries=0, timeout=600
         )
@@ -28,7 +30,7 @@ class OpenAISyncClient:
         try:
             raw = await self._create(**known, extra_body=extra or None)
         except (openai.APIError, openai.APIConnectionError) as error:
-            return error_answer(error, custom_id, self.provider, self.where)
+            return error_answer(error, custom_id, self.endpoint)
         return SyncAnswer(chat_outcome(custom_id, orjson.loads(raw.content)), dict(raw.headers))
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ SDK exceptions become batchspec errors."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anthropic
@@ -37,9 +38,21 @@ def _is_quota(error: BaseException) -> bool:
     return "insufficient_quota" in text or "credit balance" in text
 
 
-def call(provider: str, where: str, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:
+@dataclass(frozen=True)
+class Endpoint:
+    """Who a client talks to, as error messages name it."""
+
+    provider: str
+    where: str  # the base URL, or the provider's own host
+    key_env: str | None  # the environment variable the key came from
+
+    def key_note(self) -> str:
+        return f" (the key in {self.key_env})" if self.key_env else ""
+
+
+def call(endpoint: Endpoint, what: str, fn: Callable[[], T], *, retry: bool = True) -> T:
     """``fn()`` with transient failures retried (unless ``retry`` is False, for calls that are not
-    safe to repeat) and every failure translated. ``where`` names the endpoint for messages."""
+    safe to repeat) and every failure translated."""
     retrying = Retrying(
         stop=stop_after_attempt(CONTROL_ATTEMPTS if retry else 1),
         wait=wait_exponential_jitter(multiplier=0.5, max=8),
@@ -49,15 +62,18 @@ def call(provider: str, where: str, what: str, fn: Callable[[], T], *, retry: bo
     try:
         return retrying(fn)
     except (*_CONNECTION, *_STATUS) as error:
-        raise translate(error, provider, where, what) from None
+        raise translate(error, endpoint, what) from None
 
 
-def translate(error: BaseException, provider: str, where: str, what: str) -> ProviderError:
+def translate(error: BaseException, endpoint: Endpoint, what: str) -> ProviderError:
     status = status_of(error)
     message = redact(_message(error))
+    provider, where = endpoint.provider, endpoint.where
     if status in (401, 403):
         return AuthError(
-            f"{provider} ({where}) rejected the API key while trying to {what}: {status} {message}", status
+            f"{provider} ({where}) rejected the API key{endpoint.key_note()} while trying to {what}: "
+            f"{status} {message}",
+            status,
         )
     if status is None:
         return ProviderError(f"cannot reach {provider} at {where} to {what}: {message}")

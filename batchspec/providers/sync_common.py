@@ -14,7 +14,7 @@ from batchspec.errors import AuthError, ProviderError
 from batchspec.outcomes import ERRORED, Outcome
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.credentials import redact
-from batchspec.providers.sdkcalls import translate
+from batchspec.providers.sdkcalls import Endpoint, translate
 
 RATE_LIMIT_STATUSES = (429, 529)
 
@@ -37,7 +37,7 @@ def split_kwargs(method: Callable[..., Any], body: Mapping[str, Any]) -> tuple[d
     return known, extra
 
 
-def error_answer(error: Exception, custom_id: str, provider: str, where: str) -> SyncAnswer:
+def error_answer(error: Exception, custom_id: str, endpoint: Endpoint) -> SyncAnswer:
     """An SDK exception as an answer: an error outcome, or a reason to pause or to stop."""
     if not isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)):
         # Connection trouble or a timeout: retryable, costs an attempt.
@@ -51,7 +51,7 @@ def error_answer(error: Exception, custom_id: str, provider: str, where: str) ->
     code = str(detail.get("code") or detail.get("type") or f"http_{status}")
     message = redact(str(detail.get("message") or error.message))
     if status in (401, 403) or code in ("insufficient_quota", "billing_error") or "credit balance" in message:
-        fatal = translate(error, provider, where, "send a request")
+        fatal = translate(error, endpoint, "send a request")
         if not isinstance(fatal, AuthError) and status in (401, 403):
             fatal = AuthError(str(fatal), status)
         return SyncAnswer(Outcome(custom_id, ERRORED, error_code=code, error_message=message), headers, fatal=fatal)
