@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from batchspec import __version__
 from batchspec.errors import BatchspecError, ExitCode, SpecError
 from batchspec.providers import provider_names
 from batchspec.providers.credentials import redact
 from batchspec.spec.load import load_spec
 from batchspec.spec.model import JobSpec
+from batchspec.version import __version__
 
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 STATE = click.option(

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from batchspec import __version__
 from batchspec.errors import Diagnostic, SpecError
 from batchspec.spec import checks
 from batchspec.spec.build import Builder
@@ -19,6 +18,7 @@ from batchspec.spec.envsubst import UNTRUSTED, substitute
 from batchspec.spec.model import JobSpec
 from batchspec.spec.schema import schema_diagnostics
 from batchspec.spec.yamlsrc import Locator, load_yaml
+from batchspec.version import __version__
 
 SUPPORTED_VERSIONS = (1,)
 

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from batchspec import __version__
 from batchspec.errors import StateError
 from batchspec.state.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from batchspec.version import __version__
 
 
 def now() -> str:
