@@ -29,8 +29,9 @@ SYSTEM = "You are a meticulous annotator of customer reviews. " * 160  # about 2
 
 def batchspec(directory: Path, *args: str) -> dict[str, Any]:
     env = {**os.environ, "OPENAI_API_KEY": "bench", "ANTHROPIC_API_KEY": "bench"}
-    result = subprocess.run([sys.executable, "-m", "batchspec", *args], cwd=directory, env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "batchspec", *args], cwd=directory, env=env, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         sys.exit(f"batchspec {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     data: dict[str, Any] = json.loads(result.stdout.splitlines()[-1] if args[0] == "run" else result.stdout)
@@ -73,8 +74,11 @@ def measure(root: Path, api: FakeAPI, provider: str, records: int) -> list[tuple
     estimate = plan["estimated_cost_usd"]["batch"]
     return [
         ("records", f"{records:,}"),
-        ("input tokens billed (cache reads / writes)",
-         f"{ledger['input_tokens']:,} ({ledger['cached_input_tokens']:,} / {ledger['cache_creation_input_tokens']:,})"),
+        (
+            "input tokens billed (cache reads / writes)",
+            f"{ledger['input_tokens']:,} "
+            f"({ledger['cached_input_tokens']:,} / {ledger['cache_creation_input_tokens']:,})",
+        ),
         ("output tokens billed", f"{ledger['output_tokens']:,}"),
         ("uncached sync calls would cost", f"${uncached:.4f}"),
         ("billed (batch + prompt caching)", f"${billed:.4f} = {billed / uncached:.1%} of uncached sync  (≤ 30%)"),
