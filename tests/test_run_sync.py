@@ -116,13 +116,19 @@ def start(job: Job) -> subprocess.Popen[bytes]:
     )
 
 
-def test_sigkill_mid_run_then_rerun_answers_nothing_twice(job: Job, fake_api: FakeAPI) -> None:
+def start_slow_sync_run(job: Job, fake_api: FakeAPI) -> subprocess.Popen[bytes]:
+    """A 40-request sync run at 0.3 s per request, started and 8 answers in."""
     fake_api.config.faults.latency_seconds = 0.3
     sync(job.write_records(reviews(40)), concurrency=4)
     process = start(job)
     deadline = time.monotonic() + 30
     while fake_api.ledger.billed_usage()["requests"] < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
+    return process
+
+
+def test_sigkill_mid_run_then_rerun_answers_nothing_twice(job: Job, fake_api: FakeAPI) -> None:
+    process = start_slow_sync_run(job, fake_api)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     done_before = job.state("SELECT count(*) FROM records WHERE status = 'done'")[0][0]
@@ -133,12 +139,7 @@ def test_sigkill_mid_run_then_rerun_answers_nothing_twice(job: Job, fake_api: Fa
 
 
 def test_ctrl_c_stops_cleanly_and_prints_the_summary(job: Job, fake_api: FakeAPI) -> None:
-    fake_api.config.faults.latency_seconds = 0.3
-    sync(job.write_records(reviews(40)), concurrency=4)
-    process = start(job)
-    deadline = time.monotonic() + 30
-    while fake_api.ledger.billed_usage()["requests"] < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process = start_slow_sync_run(job, fake_api)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 75, err.decode()

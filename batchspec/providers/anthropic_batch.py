@@ -6,15 +6,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import anthropic
 import orjson
 
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
 from batchspec.pricing import Usage
 from batchspec.providers.base import BatchInfo
 from batchspec.providers.classify import is_retryable
-from batchspec.providers.credentials import api_key
-from batchspec.providers.sdkcalls import Endpoint, call, translate
+from batchspec.providers.sdkcalls import anthropic_client, call, translated
 from batchspec.spec.model import ModelSpec
 
 LOOKUP_SLACK = timedelta(minutes=10)
@@ -23,15 +21,7 @@ NOT_RUN = {"canceled": "batch_cancelled", "expired": "batch_expired"}
 
 class AnthropicBatchClient:
     def __init__(self, model: ModelSpec, job: str) -> None:
-        self.provider = "anthropic"
-        self.where = model.base_url or "api.anthropic.com"
-        self.endpoint = Endpoint(self.provider, self.where, model.api_key_env)
-        self.client = anthropic.Anthropic(
-            api_key=api_key("anthropic", model.api_key_env, model.base_url),
-            base_url=model.base_url,
-            max_retries=0,
-            timeout=120,
-        )
+        self.client, self.endpoint = anthropic_client(model)
 
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
         return call(self.endpoint, what, fn, retry=retry)
@@ -74,16 +64,12 @@ class AnthropicBatchClient:
     def outcomes(self, info: BatchInfo) -> Iterator[Outcome | None]:
         # The SDK's decoder stops at the first unreadable line; read the raw stream instead so one
         # bad line costs one re-sent request, not the whole batch.
-        try:
+        with translated(self.endpoint, "download batch results"):
             decoder = self.client.messages.batches.results(info.provider_batch_id)
             try:
-                for line in decoder.http_response.iter_lines():
-                    if line.strip():
-                        yield parse_line(line)
+                yield from (parse_line(line) for line in decoder.http_response.iter_lines() if line.strip())
             finally:
                 decoder.close()
-        except (anthropic.APIConnectionError, anthropic.APIStatusError) as error:
-            raise translate(error, self.endpoint, "download batch results") from None
 
     def close(self) -> None:
         self.client.close()

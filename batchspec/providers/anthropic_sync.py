@@ -8,22 +8,14 @@ import anthropic
 import orjson
 
 from batchspec.providers.anthropic_batch import message_outcome
-from batchspec.providers.credentials import api_key
-from batchspec.providers.sdkcalls import Endpoint
+from batchspec.providers.sdkcalls import anthropic_client
 from batchspec.providers.sync_common import SyncAnswer, error_answer, split_kwargs
 from batchspec.spec.model import ModelSpec
 
 
 class AnthropicSyncClient:
     def __init__(self, model: ModelSpec) -> None:
-        self.provider = "anthropic"
-        self.where = model.base_url or "api.anthropic.com"
-        self.endpoint = Endpoint(self.provider, self.where, model.api_key_env)
-        self.client = anthropic.AsyncAnthropic(
-            api_key=api_key("anthropic", model.api_key_env, model.base_url),
-            base_url=model.base_url,
-            max_retries=0,
-        )
+        self.client, self.endpoint = anthropic_client(model, asynchronous=True)
 
     async def send(self, custom_id: str, body: dict[str, Any]) -> SyncAnswer:
         # temperature & co. are not arguments of this SDK's messages.create: they go as extra_body.

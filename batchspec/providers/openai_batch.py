@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-import openai
 import orjson
 
 from batchspec.errors import ProviderError
@@ -15,8 +14,7 @@ from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
 from batchspec.pricing import Usage
 from batchspec.providers.base import BatchInfo
 from batchspec.providers.classify import is_retryable
-from batchspec.providers.credentials import api_key
-from batchspec.providers.sdkcalls import Endpoint, call, translate
+from batchspec.providers.sdkcalls import call, openai_client, translated
 from batchspec.spec.model import ModelSpec
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -46,15 +44,9 @@ class OpenAIBatchClient:
         endpoint: str,
         base_url: str | None = None,
     ) -> None:
-        self.provider = provider
         self.job = job
         self.batch_endpoint = endpoint  # the API path the batch's requests go to
-        url = base_url or model.base_url
-        self.where = url or "api.openai.com"
-        self.endpoint = Endpoint(provider, self.where, model.api_key_env)
-        self.client = openai.OpenAI(
-            api_key=api_key(provider, model.api_key_env, url), base_url=url, max_retries=0, timeout=120
-        )
+        self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url)
 
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
         return call(self.endpoint, what, fn, retry=retry)
@@ -72,7 +64,7 @@ class OpenAIBatchClient:
             "create the batch",
             lambda: self.client.batches.create(
                 input_file_id=upload.id,
-                endpoint=self.batch_endpoint,  # type: ignore[arg-type]
+                endpoint=self.batch_endpoint,
                 completion_window="24h",
                 metadata={METADATA_KEY: local_key, "batchspec_job": self.job[:512]},
             ),
@@ -112,13 +104,11 @@ class OpenAIBatchClient:
     def _file_outcomes(self, file_id: str) -> Iterator[Outcome | None]:
         # Parsed line by line from the stream: a 100 MB output file is never held whole. A broken
         # download is not retried here; the collecting transaction rolls back and is tried again.
-        try:
-            with self.client.files.with_streaming_response.content(file_id) as response:
-                for line in response.iter_lines():
-                    if line.strip():
-                        yield parse_line(line)
-        except (openai.APIConnectionError, openai.APIStatusError) as error:
-            raise translate(error, self.endpoint, "download batch results") from None
+        with (
+            translated(self.endpoint, "download batch results"),
+            self.client.files.with_streaming_response.content(file_id) as response,
+        ):
+            yield from (parse_line(line) for line in response.iter_lines() if line.strip())
 
     def close(self) -> None:
         self.client.close()

@@ -7,22 +7,15 @@ from typing import Any
 import openai
 import orjson
 
-from batchspec.providers.credentials import api_key
 from batchspec.providers.openai_batch import chat_outcome
-from batchspec.providers.sdkcalls import Endpoint
+from batchspec.providers.sdkcalls import openai_client
 from batchspec.providers.sync_common import SyncAnswer, error_answer, split_kwargs
 from batchspec.spec.model import ModelSpec
 
 
 class OpenAISyncClient:
     def __init__(self, model: ModelSpec, *, provider: str = "openai", base_url: str | None = None) -> None:
-        self.provider = provider
-        url = base_url or model.base_url
-        self.where = url or "api.openai.com"
-        self.endpoint = Endpoint(self.provider, self.where, model.api_key_env)
-        self.client = openai.AsyncOpenAI(
-            api_key=api_key(provider, model.api_key_env, url), base_url=url, max_retries=0, timeout=600
-        )
+        self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url, asynchronous=True)
         self._create = self.client.chat.completions.with_raw_response.create
 
     async def send(self, custom_id: str, body: dict[str, Any]) -> SyncAnswer:

@@ -3,7 +3,8 @@ SDK exceptions become batchspec errors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,7 +13,8 @@ import openai
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from batchspec.errors import AuthError, ProviderError
-from batchspec.providers.credentials import redact
+from batchspec.providers.credentials import api_key, redact
+from batchspec.spec.model import ModelSpec
 
 T = TypeVar("T")
 CONTROL_ATTEMPTS = 4  # for submit/poll/download calls; requests inside batches are retried by the runner
@@ -91,3 +93,31 @@ def _message(error: BaseException) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(getattr(error, "message", None) or error) or type(error).__name__
+
+
+@contextmanager
+def translated(endpoint: Endpoint, what: str) -> Iterator[None]:
+    """SDK exceptions raised in the block become batchspec errors (no retry: for streams)."""
+    try:
+        yield
+    except (*_CONNECTION, *_STATUS) as error:
+        raise translate(error, endpoint, what) from None
+
+
+def openai_client(
+    model: ModelSpec, *, provider: str = "openai", base_url: str | None = None, asynchronous: bool = False
+) -> tuple[Any, Endpoint]:
+    """An OpenAI SDK client with its own retries off (ours apply), and how messages name it."""
+    url = base_url or model.base_url
+    endpoint = Endpoint(provider, url or "api.openai.com", model.api_key_env)
+    factory = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    key = api_key(provider, model.api_key_env, url)
+    return factory(api_key=key, base_url=url, max_retries=0, timeout=600 if asynchronous else 120), endpoint
+
+
+def anthropic_client(model: ModelSpec, *, asynchronous: bool = False) -> tuple[Any, Endpoint]:
+    """An Anthropic SDK client with its own retries off (ours apply), and how messages name it."""
+    endpoint = Endpoint("anthropic", model.base_url or "api.anthropic.com", model.api_key_env)
+    factory = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
+    key = api_key("anthropic", model.api_key_env, model.base_url)
+    return factory(api_key=key, base_url=model.base_url, max_retries=0, timeout=600 if asynchronous else 120), endpoint
