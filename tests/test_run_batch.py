@@ -288,3 +288,27 @@ def test_unchanged_rerun_skips_planning_and_leaves_current_outputs_alone(job: Jo
     job.append_records(reviews(1, start=11))
     assert "nothing changed" not in job.run().stdout  # a changed input is planned again
     assert len(job.outputs()) == 11
+
+
+def test_a_batch_of_a_model_removed_from_the_spec_does_not_hang_the_run(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.processing_seconds = 3600
+    two = [
+        {
+            "provider": "openai",
+            "name": "gpt-4o-mini",
+            "base_url": fake_api.openai_base_url,
+            "params": {"max_tokens": 5},
+        },
+        {
+            "provider": "openai",
+            "name": "gpt-4.1-mini",
+            "base_url": fake_api.openai_base_url,
+            "params": {"max_tokens": 5},
+        },
+    ]
+    job.write_spec({"model": two}).run("--no-wait", expect=75)
+    fake_api.advance(3600)
+    job.write_spec({"model": two[:1]})
+    result = job.cli("run", "job.yaml", expect=0)
+    assert "of model gpt-4.1-mini, no longer in the spec, is still in flight" in result.stderr
+    assert [r["model"] for r in job.outputs()] == ["gpt-4o-mini"] * 10

@@ -42,12 +42,29 @@ class Engine:
     progress: Progress
     clients: dict[str, BatchClient] = field(default_factory=dict)
     poll_failures: dict[str, int] = field(default_factory=dict)
+    orphans: set[str] = field(default_factory=set)
     submitted: int = 0
     collected: int = 0
 
     @property
     def db(self) -> sqlite3.Connection:
         return self.store.db
+
+    def flying(self) -> list[BatchRow]:
+        """In-flight batches of this spec's models. A batch of a model the spec no longer names
+        cannot be polled (its endpoint and key are unknown): it is reported once, then left alone."""
+        labels = {m.label for m in self.spec.models}
+        flying = []
+        for batch in state_batches.in_flight(self.db):
+            if batch.model in labels:
+                flying.append(batch)
+            elif batch.local_key not in self.orphans:
+                self.orphans.add(batch.local_key)
+                self.progress.event(
+                    f"batch {batch.provider_batch_id} of model {batch.model}, no longer in the spec, is still in "
+                    "flight: put the model back in the spec to collect (or cancel) it"
+                )
+        return flying
 
     def client(self, label: str) -> BatchClient:
         if label not in self.clients:
@@ -91,7 +108,7 @@ class Engine:
             if submitted:
                 delay = first
             self.show()
-            flying = state_batches.in_flight(self.db)
+            flying = self.flying()
             if not flying:
                 if not submit or not self._pending():
                     return
@@ -109,7 +126,7 @@ class Engine:
 
     def show(self) -> None:
         counts = queries.record_counts(self.db, self.run_id)
-        flying = state_batches.in_flight(self.db)
+        flying = self.flying()
         self.progress.update(
             Stats(
                 in_flight_batches=len(flying),
@@ -127,14 +144,14 @@ class Engine:
         """Submit batches until max_concurrent_batches are in flight or nothing is pending."""
         any_submitted = False
         limit = self.spec.execution.max_concurrent_batches
-        while len(state_batches.in_flight(self.db)) < limit:
+        while len(self.flying()) < limit:
             if not any(self._submit_one(model) for model in self.spec.models):
                 break
             any_submitted = True
         return any_submitted
 
     def _submit_one(self, model: ModelSpec) -> bool:
-        if len(state_batches.in_flight(self.db)) >= self.spec.execution.max_concurrent_batches:
+        if len(self.flying()) >= self.spec.execution.max_concurrent_batches:
             return False
         provider = get_provider(model.provider)
         limits = limits_for(self.spec, model)
@@ -189,9 +206,7 @@ class Engine:
     # -- polling and collecting --------------------------------------------------------------
 
     def poll_all(self) -> None:
-        for batch in state_batches.in_flight(self.db):
-            if batch.model not in {m.label for m in self.spec.models}:
-                continue  # left by an older spec; `cancel` or a spec with that model collects it
+        for batch in self.flying():
             info = self._poll(batch)
             if info is not None and info.ended:
                 self.collect(batch, info)
@@ -245,7 +260,7 @@ class Engine:
 
     def cancel_all(self, *, timeout: float = 600.0) -> int:
         """Cancel every in-flight batch, collect what they finished; the rest waits for a run."""
-        flying = state_batches.in_flight(self.db)
+        flying = self.flying()
         for batch in flying:
             assert batch.provider_batch_id is not None
             info = self.client(batch.model).cancel(batch.provider_batch_id)
@@ -253,9 +268,9 @@ class Engine:
             self.progress.event(f"cancelling batch {batch.provider_batch_id} ({batch.model})")
         deadline = time.monotonic() + timeout
         delay = FIRST_POLL_SECONDS
-        while state_batches.in_flight(self.db) and time.monotonic() < deadline:
+        while self.flying() and time.monotonic() < deadline:
             self.poll_all()
-            if state_batches.in_flight(self.db):
+            if self.flying():
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
         return len(flying)

@@ -62,7 +62,7 @@ class Progress:
     def event(self, message: str) -> None:
         log.info(message)
         if not self.quiet:
-            self.console.print(message, markup=False, highlight=False)
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def update(self, stats: Stats) -> None:
         elapsed = time.monotonic() - self.started
@@ -70,7 +70,7 @@ class Progress:
             self.live.update(Text(stats.line(elapsed)))
         elif not self.quiet and time.monotonic() - self.last_heartbeat >= HEARTBEAT_SECONDS:
             self.last_heartbeat = time.monotonic()
-            self.console.print(stats.line(elapsed), markup=False, highlight=False)
+            self.console.print(stats.line(elapsed), markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         if self.live is not None:
