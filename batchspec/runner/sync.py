@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500  # pending records read from the state at a time
 MAX_RATE_LIMITED = 12  # rate-limit answers one request may get before it counts as an attempt
 WINDOW_SECONDS = 60.0  # for the requests/s and tokens/min shown
+SHOW_SECONDS = 0.25  # how often the progress line is redrawn
 
 
 @dataclass
@@ -72,6 +73,8 @@ class SyncEngine:
         self.stopping = asyncio.Event()
         self.fatal: ProviderError | None = None
         self.submitted = 0
+        self.counts = queries.record_counts(store.db, run_id)
+        self.shown = 0.0
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -137,8 +140,18 @@ class SyncEngine:
                 await queue.put(item)
             after = chunk[-1].ordinal
 
+    def settled(self, succeeded: bool, final: bool) -> None:
+        """Count an answer that ended a record (kept in memory: no query per answer)."""
+        if succeeded or final:
+            self.counts["pending"] -= 1
+            self.counts["done" if succeeded else "failed"] += 1
+        now = time.monotonic()
+        if now - self.shown >= SHOW_SECONDS:
+            self.shown = now
+            self.show()
+
     def show(self) -> None:
-        counts = queries.record_counts(self.db, self.run_id)
+        counts = self.counts
         per_second, per_minute = self.meter.rates()
         limits = self.spec.execution.rate_limits
         note = f" of {limits.tokens_per_minute:,}" if limits.tokens_per_minute else ""
@@ -211,7 +224,7 @@ class _Worker:
                 self.engine.db, self.place, outcome, item.request_hash, self.engine.spec.execution.max_attempts
             )
             self.engine.submitted += 1
-            self.engine.show()
+            self.engine.settled(outcome.kind == SUCCEEDED, final)
             if outcome.kind == SUCCEEDED or final or not outcome.retryable:
                 return
             attempt += 1
