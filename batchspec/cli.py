@@ -187,11 +187,16 @@ def status(spec: Path, state: Path | None, as_json: bool) -> None:
 @main.command()
 @SPEC
 @STATE
-def cancel(spec: Path, state: Path | None) -> None:
+@click.option(
+    "--forget-missing",
+    is_flag=True,
+    help="Release batches the provider no longer knows (deleted there): their requests are sent again.",
+)
+def cancel(spec: Path, state: Path | None, forget_missing: bool) -> None:
     """Cancel SPEC's in-flight batches; finished results are kept, the rest waits for the next run."""
     from batchspec.commands.cancel import cancel_command
 
-    run_guarded(lambda: cancel_command(load(spec, state)))
+    run_guarded(lambda: cancel_command(load(spec, state), forget_missing=forget_missing))
 
 
 @main.command("fake-server")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+from collections import Counter
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +32,16 @@ BASE_SPEC: dict[str, Any] = {
     "execution": {"poll_interval": 0.02},
     "output": {"path": "out/results.jsonl"},
 }
+
+
+def record_of(custom_id: str) -> str:
+    """The record id inside a custom_id as a batch sent it (Anthropic batches prefix a batch tag)."""
+    return re.sub(r"^[0-9a-f]{12}_", "", custom_id)
+
+
+def billed_per_record(ledger: Any) -> Counter[str]:
+    """How many times the fake billed each record (across batches, whatever the tag)."""
+    return Counter(record_of(a["custom_id"]) for a in ledger.billed() if a["custom_id"] is not None)
 
 
 def reviews(n: int, start: int = 1) -> list[dict[str, Any]]:

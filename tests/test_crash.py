@@ -14,7 +14,7 @@ import time
 import pytest
 
 from batchspec.fakeapi import FakeAPI
-from tests.conftest import Job, reviews
+from tests.conftest import Job, billed_per_record, reviews
 
 RECORDS = 30
 POINTS = [
@@ -97,3 +97,27 @@ def test_killed_at_random_moments(crash_job: Job, fake_api: FakeAPI) -> None:
     finish(crash_job)
     assert kills >= 4
     assert_consistent(crash_job, fake_api, records)
+
+
+@pytest.mark.parametrize("point", ["after_intent", "after_create", "while_collecting:5"])
+def test_anthropic_killed_at_a_named_point(crash_job: Job, fake_api: FakeAPI, point: str) -> None:
+    """Anthropic batches carry no metadata: an interrupted submission is found by time and size,
+    and its answers are recognised by the batch's tag on every custom_id."""
+    crash_job.write_spec(
+        {
+            "model": {
+                "provider": "anthropic",
+                "name": "claude-haiku-4-5",
+                "base_url": fake_api.anthropic_base_url,
+                "params": {"temperature": None},
+            }
+        }
+    )
+    process = start(crash_job, point)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    finish(crash_job)
+    assert [row["id"] for row in crash_job.outputs()] == [f"r{i}" for i in range(1, RECORDS + 1)]
+    billed = billed_per_record(fake_api.ledger)
+    assert set(billed) == {f"r{i}" for i in range(1, RECORDS + 1)} and max(billed.values()) == 1
+    assert len(fake_api.ledger.batches_created("anthropic")) == 3  # 30 records, 10 per batch: none twice

@@ -312,3 +312,18 @@ def test_a_batch_of_a_model_removed_from_the_spec_does_not_hang_the_run(job: Job
     result = job.cli("run", "job.yaml", expect=0)
     assert "of model gpt-4.1-mini, no longer in the spec, is still in flight" in result.stderr
     assert [r["model"] for r in job.outputs()] == ["gpt-4o-mini"] * 10
+
+
+def test_reverting_an_edit_while_its_batch_runs_does_not_pay_twice(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.processing_seconds = 3600
+    job.run("--no-wait", expect=75)  # prompt P1 in flight
+    original = job.spec["prompt"]["user"]
+    job.write_spec({"prompt": {"user": "Changed: {{ text }}"}}).run("--no-wait", expect=75)  # P2 in flight too
+    job.write_spec({"prompt": {"user": original}})  # back to P1, still in flight
+    assert job.plan_json()["models"][0]["counts"]["in_flight"] == 10
+    fake_api.advance(3600)
+    job.run()
+    assert len(fake_api.ledger.batches_created()) == 2  # P1 and P2, and no second P1
+    assert [r["output"] for r in job.outputs()] and job.state("SELECT count(*) FROM records WHERE status='done'") == [
+        (10,)
+    ]

@@ -11,7 +11,7 @@ from batchspec.state import queries
 from batchspec.state.store import StateStore
 
 
-def cancel_command(spec: JobSpec) -> int:
+def cancel_command(spec: JobSpec, *, forget_missing: bool = False) -> int:
     store = StateStore.read(spec.state_path, spec.name)
     if store is None:
         print(f"{spec.name}: nothing to cancel (the job has not run)")
@@ -23,7 +23,7 @@ def cancel_command(spec: JobSpec) -> int:
         run_id = queries.latest_run(store.db) or 0
         engine = Engine(spec, store, run_id, progress)
         try:
-            cancelled = engine.cancel_all()
+            cancelled = engine.cancel_all(forget_missing=forget_missing)
         finally:
             engine.close()
             progress.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import orjson
@@ -137,10 +138,11 @@ class AnthropicBatch:
     def _process_one(self, i: int, rates: dict[str, float] | None) -> None:
         custom_id, params = self.requests[i]
         attempt = self.attempts[i]
-        damage = line_damage(self.faults, custom_id, attempt)
+        key = body_digest(params).hex()
+        damage = line_damage(self.faults, key, attempt)
         kind = None
         if rates is not None:
-            kind = request_fault(self.faults, rates, custom_id, attempt, body_digest(params).hex())
+            kind = request_fault(self.faults, rates, key, attempt, key)
         result: JSON
         if kind is not None:
             limit = self.state.config.max_context_tokens
@@ -192,15 +194,22 @@ class AnthropicBatches:
         faults = config.faults
         if faults.insufficient_quota:
             raise anthropic_invalid(ANTHROPIC_CREDIT)
-        custom_ids = [c for c, _ in requests]
+        # Attempts are counted per request body: clients may send a request under a new custom_id
+        # each time (batchspec tags them per batch), and the body is what makes it the same request.
+        seen: Counter[str] = Counter()
+        keys = []
+        for _, params in requests:
+            digest = body_digest(params).hex()
+            keys.append(f"{digest}#{seen[digest]}")  # identical requests in one batch stay distinct
+            seen[digest] += 1
         if faults.fail_validation:
             # Checked against the would-be attempts so a re-sent batch can pass.
-            tries = self.state.attempts.next_many("anthropic", ["create:" + c for c in custom_ids])
+            tries = self.state.attempts.next_many("anthropic", ["create:" + k for k in keys])
             if not faults.retry_succeeds or min(tries) <= 1:
                 raise anthropic_invalid(
                     "requests.0.params: Input validation failed (injected by FaultConfig.fail_validation)"
                 )
-        attempts = self.state.attempts.next_many("anthropic", custom_ids)
+        attempts = self.state.attempts.next_many("anthropic", keys)
         batch = AnthropicBatch(self.state, requests, attempts)
         with self._lock:
             self._batches[batch.id] = batch
@@ -211,7 +220,7 @@ class AnthropicBatches:
             batch_id=batch.id,
             model=models[0] if len(models) == 1 else models,
             metadata=None,
-            custom_ids=custom_ids,
+            custom_ids=[c for c, _ in requests],
             time=batch.created,
         )
         return batch

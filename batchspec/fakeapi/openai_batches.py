@@ -142,7 +142,9 @@ class OpenAIBatch:
         code, message = (
             ("batch_expired", EXPIRED_MESSAGE) if status == "expired" else ("batch_cancelled", CANCELLED_MESSAGE)
         )
-        for i in range(self.done, self.total):
+        # Cancelled before anything ran (e.g. while validating): a batch with no files at all.
+        unrun = range(self.done, self.total) if self.done or status != "cancelled" else range(0)
+        for i in unrun:
             self.err_lines.append(
                 orjson.dumps(
                     {
@@ -163,7 +165,7 @@ class OpenAIBatch:
                 jsonl(shuffle(self.out_lines, seed, self.id)),
                 self.output_ttl,
             ).id
-        if self.failed or self.done < self.total:
+        if self.failed or (self.done < self.total and unrun):
             self.error_file_id = files.add(
                 f"{self.id}_error.jsonl",
                 "batch_output",

@@ -67,6 +67,11 @@ def not_found(provider: str, req: Request) -> ApiError:
     return ApiError(404, openai_body(f"Invalid URL ({req.method} {req.path})"))
 
 
+def _is_download(req: Request) -> bool:
+    """A batch's results: an OpenAI file's content or an Anthropic results stream."""
+    return req.method == "GET" and (req.path.endswith("/content") or req.path.endswith("/results"))
+
+
 def answer(state: FakeState, req: Request) -> Response:
     """Route one request and turn every failure into the provider's error response."""
     provider = provider_of(req.path)
@@ -81,6 +86,9 @@ def answer(state: FakeState, req: Request) -> Response:
         response = dispatch(routes, state, req)
         if response is None:
             raise not_found(provider, req)
+        if _is_download(req) and state.config.faults.broken_downloads > 0:
+            state.config.faults.broken_downloads -= 1
+            response.cut = True
     except ClientGone:
         return Response(499, b"")  # nginx's "client closed request": nobody is listening
     except ApiError as exc:
@@ -201,6 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if response.cut:
+            self.close_connection = True
+            self.wfile.write(head + response.body[: len(response.body) // 2])
+            return
         self.wfile.write(head + response.body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)

@@ -36,6 +36,7 @@ class AnthropicProvider:
     retired_params = frozenset({"temperature", "top_p", "top_k"})
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
+    tags_custom_ids = True  # see runner.batch.wire_id: batches carry no metadata to recognise them by
     batch_file_suffix = ".json"
 
     def build_body(
@@ -59,7 +60,8 @@ class AnthropicProvider:
         body["messages"] = [_message(m, marker) for m in chat]
         body.update(model.params)
         if model.response_schema is not None:
-            body["output_config"] = {"format": {"type": "json_schema", "schema": dict(model.response_schema)}}
+            given = dict(body.get("output_config") or {})  # e.g. effort: keep it
+            body["output_config"] = {**given, "format": {"type": "json_schema", "schema": dict(model.response_schema)}}
         body.update(model.extra_params)
         return body
 

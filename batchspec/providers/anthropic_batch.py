@@ -76,6 +76,14 @@ class AnthropicBatchClient:
 
 
 def parse_line(line: str | bytes) -> Outcome | None:
+    """One result line; None when it cannot be read (the request is then re-sent as missing)."""
+    try:
+        return _parse_line(line)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):  # a line of an unexpected shape
+        return None
+
+
+def _parse_line(line: str | bytes) -> Outcome | None:
     try:
         data = orjson.loads(line)
         custom_id = data["custom_id"]
@@ -115,6 +123,16 @@ def message_outcome(custom_id: str, message: dict[str, Any]) -> Outcome:
         cache_read_tokens=reads,
         cache_write_tokens=writes,
     )
+    if message.get("stop_reason") == "refusal":
+        return Outcome(
+            custom_id,
+            ERRORED,
+            response=message,
+            usage=tokens,
+            error_code="refusal",
+            error_message="the model declined to answer",
+            retryable=False,
+        )
     blocks = message.get("content") or []
     texts = [b.get("text", "") for b in blocks if b.get("type") == "text"]
     tools = [b.get("input") for b in blocks if b.get("type") == "tool_use"]

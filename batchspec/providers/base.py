@@ -38,6 +38,7 @@ class Provider(Protocol):
     required_params: frozenset[str]
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
+    tags_custom_ids: bool  # batches send custom_ids prefixed with a per-batch tag
 
     def build_body(
         self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None

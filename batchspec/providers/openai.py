@@ -56,6 +56,7 @@ class OpenAIProvider:
     retired_params: frozenset[str] = frozenset()
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
+    tags_custom_ids = False  # batch metadata identifies a batch; custom_ids are sent as they are
     batch_file_suffix = ".jsonl"
 
     def build_body(

@@ -20,6 +20,7 @@ from batchspec.spec.model import ModelSpec
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 METADATA_KEY = "batchspec_key"
 LOOKUP_SLACK_SECONDS = 600  # clock skew allowed between us and the provider when finding a batch
+LOOKUP_MAX_BATCHES = 2000  # how far back the account's batch list is searched
 _TIMESTAMPS = {
     "created_at": "submitted_at",
     "in_progress_at": "in_progress_at",
@@ -76,10 +77,16 @@ class OpenAIBatchClient:
         oldest = _unix(not_before) - LOOKUP_SLACK_SECONDS
 
         def search() -> BatchInfo | None:
-            for batch in self.client.batches.list(limit=100):  # newest first, pages on demand
-                if batch.created_at < oldest:
+            # The list is newest first in practice, but that is not documented: read on past older
+            # batches, up to a bound, rather than stop at the first one.
+            for seen, batch in enumerate(self.client.batches.list(limit=100)):
+                if seen >= LOOKUP_MAX_BATCHES:
                     return None
-                if (batch.metadata or {}).get(METADATA_KEY) == local_key and batch.id not in known:
+                if (
+                    batch.created_at >= oldest
+                    and (batch.metadata or {}).get(METADATA_KEY) == local_key
+                    and batch.id not in known
+                ):
                     return _info(batch)
             return None
 
@@ -115,6 +122,14 @@ class OpenAIBatchClient:
 
 
 def parse_line(line: str | bytes) -> Outcome | None:
+    """One result line; None when it cannot be read (the request is then re-sent as missing)."""
+    try:
+        return _parse_line(line)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):  # a line of an unexpected shape
+        return None
+
+
+def _parse_line(line: str | bytes) -> Outcome | None:
     """One line of a batch output or error file."""
     try:
         data = orjson.loads(line)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anthropic
+import httpx2
 import openai
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -102,6 +103,11 @@ def translated(endpoint: Endpoint, what: str) -> Iterator[None]:
         yield
     except (*_CONNECTION, *_STATUS) as error:
         raise translate(error, endpoint, what) from None
+    except httpx2.HTTPError as error:  # the body stream broke after the SDK handed it over
+        message = redact(str(error)) or type(error).__name__
+        raise ProviderError(
+            f"{endpoint.provider} ({endpoint.where}): the connection broke while trying to {what}: {message}"
+        ) from None
 
 
 def openai_client(

@@ -8,11 +8,13 @@ anything is sent again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from batchspec.crashpoints import crash_point
 from batchspec.errors import ProviderError, StateError
@@ -22,6 +24,7 @@ from batchspec.providers import BatchClient, Provider, get_provider
 from batchspec.providers.base import BatchInfo
 from batchspec.runner.finish import Finisher
 from batchspec.runner.progress import Progress, Stats
+from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec, ModelSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries, responses
@@ -31,7 +34,8 @@ from batchspec.state.store import StateStore
 
 log = logging.getLogger(__name__)
 FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
-POLL_FAILURES_TOLERATED = 5  # consecutive failed polls of one batch before the run stops
+POLL_FAILURES_TOLERATED = 5  # consecutive failed polls (or downloads) of one batch before the run stops
+FAILED_BATCHES_TOLERATED = 3  # batches of one model failed whole, in a row, before the run stops
 
 
 @dataclass
@@ -41,7 +45,10 @@ class Engine:
     run_id: int
     progress: Progress
     clients: dict[str, BatchClient] = field(default_factory=dict)
-    poll_failures: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # consecutive failed checks, per batch
+    batch_failures: dict[str, int] = field(default_factory=dict)  # consecutive failed batches, per model
+    held_until: dict[str, float] = field(default_factory=dict)  # per model: no new batch before
+    expiry_warned: set[str] = field(default_factory=set)
     orphans: set[str] = field(default_factory=set)
     submitted: int = 0
     collected: int = 0
@@ -113,7 +120,12 @@ class Engine:
                 if not submit or not self._pending():
                     return
                 if not submitted:
-                    raise StateError("records are pending but none can be submitted; the state is inconsistent")
+                    held = [t for t in self.held_until.values() if t > time.monotonic()]
+                    if not held:
+                        raise StateError("records are pending but none can be submitted; the state is inconsistent")
+                    if not wait:
+                        return
+                    time.sleep(min(held) - time.monotonic())
                 continue
             if not wait:
                 return
@@ -153,33 +165,37 @@ class Engine:
     def _submit_one(self, model: ModelSpec) -> bool:
         if len(self.flying()) >= self.spec.execution.max_concurrent_batches:
             return False
+        if self.held_until.get(model.label, 0.0) > time.monotonic():
+            return False  # its last batch failed at the provider: wait before the next
         provider = get_provider(model.provider)
         limits = limits_for(self.spec, model)
+        tag = uuid.uuid4().hex[:12]
         entries: list[bytes] = []
         items: list[tuple[str, str]] = []
         size = PAYLOAD_WRAPPER
         once = self.spec.cache.responses
         for request in sendable(self.db, model.label, self.run_id, limits.max_requests, once=once):
-            entry = provider.batch_entry(request.custom_id, request.body)
+            wire = wire_id(tag, request.custom_id) if provider.tags_custom_ids else request.custom_id
+            entry = provider.batch_entry(wire, request.body)
             if entries and size + len(entry) + 2 > limits.max_bytes:
                 break
             entries.append(entry)
-            items.append((request.custom_id, request.request_hash))
+            items.append((request.custom_id, wire))
             size += len(entry) + 2
         if not entries:
             return False
-        self._submit(model, provider, entries, items, size)
+        self._submit(model, provider, f"{self.spec.name}-r{self.run_id}-{tag}", entries, items, size)
         return True
 
     def _submit(
         self,
         model: ModelSpec,
         provider: Provider,
+        local_key: str,
         entries: list[bytes],
         items: list[tuple[str, str]],
         size: int,
     ) -> None:
-        local_key = f"{self.spec.name}-r{self.run_id}-{uuid.uuid4().hex[:12]}"
         payload = provider.batch_payload(entries)
         state_batches.record_intent(self.db, local_key, self.run_id, model.label, model.provider, items, size)
         crash_point("after_intent")
@@ -221,32 +237,76 @@ class Engine:
             if error.status == 404 and get_provider(batch.provider).ephemeral:
                 state_batches.release(self.db, batch.local_key, ABANDONED, "the in-process fake server was restarted")
                 return None
-            failures = self.poll_failures.get(batch.local_key, 0) + 1
-            self.poll_failures[batch.local_key] = failures
-            if failures >= POLL_FAILURES_TOLERATED or error.status in (401, 403, 404):
-                raise
-            self.progress.event(f"could not check batch {batch.provider_batch_id}: {error} (will retry)")
+            if error.status == 404:
+                raise ProviderError(
+                    f"{error} — if batch {batch.provider_batch_id} was deleted at the provider, "
+                    f"`batchspec cancel {display_path(self.spec.spec_path)} --forget-missing` sends its requests again "
+                    "(check first: if it exists under another key, they would be paid twice)",
+                    404,
+                ) from None
+            self._tolerate(batch, error, "check")
             return None
-        self.poll_failures.pop(batch.local_key, None)
+        self.failures.pop(batch.local_key, None)
         log.debug("batch %s: %s %s", info.provider_batch_id, info.status, info.counts)
+        self._watch_expiry(batch, info)
         if info.status != batch.status or info.counts != batch.counts:
             state_batches.record_provider_state(self.db, batch.local_key, info)
         return info
 
-    def collect(self, batch: BatchRow, info: BatchInfo) -> Collected:
+    def _tolerate(self, batch: BatchRow, error: ProviderError, what: str) -> None:
+        """A passing failure to check or download a batch: retried next round, up to a limit."""
+        failures = self.failures.get(batch.local_key, 0) + 1
+        self.failures[batch.local_key] = failures
+        if failures >= POLL_FAILURES_TOLERATED or error.status in (401, 403):
+            raise error
+        self.progress.event(f"could not {what} batch {batch.provider_batch_id}: {error} (will retry)")
+
+    def _watch_expiry(self, batch: BatchRow, info: BatchInfo) -> None:
+        expires = info.timestamps.get("expires_at")
+        if info.ended or not expires or batch.local_key in self.expiry_warned:
+            return
+        if datetime.fromisoformat(expires.replace("Z", "+00:00")) < datetime.now(timezone.utc):
+            self.expiry_warned.add(batch.local_key)
+            self.progress.event(
+                f"batch {info.provider_batch_id} is past its expiry ({expires}) and still "
+                f"{info.status}: the provider should end it soon; what it did not run is re-sent"
+            )
+
+    def collect(self, batch: BatchRow, info: BatchInfo) -> Collected | None:
         model = self.spec.model(batch.model)
         finish = Finisher(self.spec, model, batch=True)
         max_attempts = self.spec.execution.max_attempts
         batch = state_batches.batches(self.db, "local_key = ?", (batch.local_key,))[0]
         if info.failed and not info.output_file_id and not info.error_file_id:
-            message = "; ".join(info.errors) or "the provider failed the batch"
-            summary = state_batches.fail_batch(self.db, batch, "batch_failed", message, True, max_attempts)
+            summary = self._failed(batch, info)
         else:
             outcomes = (finish(o) for o in self.client(batch.model).outcomes(info))
-            summary = state_batches.collect(self.db, batch, outcomes, max_attempts)
+            never_ran = info.status in ("cancelled", "canceled", "expired")
+            try:
+                summary = state_batches.collect(self.db, batch, outcomes, max_attempts, never_ran=never_ran)
+            except ProviderError as error:  # the download broke: the transaction rolled back
+                self._tolerate(batch, error, "download the results of")
+                return None
+            self.batch_failures.pop(batch.model, None)
         self.collected += 1
         self.progress.event(_collected_message(info, batch, summary))
         self.share_and_reuse()
+        return summary
+
+    def _failed(self, batch: BatchRow, info: BatchInfo) -> Collected:
+        """A batch the provider failed as a whole: its requests go back to pending without using
+        attempts; the model waits before its next batch, and the run stops if failures repeat."""
+        message = "; ".join(info.errors) or "the provider failed the batch"
+        summary = state_batches.fail_batch(self.db, batch, message, self.spec.execution.max_attempts)
+        failures = self.batch_failures.get(batch.model, 0) + 1
+        self.batch_failures[batch.model] = failures
+        if failures >= FAILED_BATCHES_TOLERATED:
+            raise ProviderError(
+                f"{batch.provider}: {failures} batches of {batch.model} in a row failed at the provider "
+                f"({message}); nothing was lost: fix the cause and run again"
+            )
+        pause = min(self.spec.execution.poll_interval, 2.0**failures)
+        self.held_until[batch.model] = time.monotonic() + pause
         return summary
 
     def share_and_reuse(self) -> int:
@@ -258,14 +318,34 @@ class Engine:
 
     # -- cancelling --------------------------------------------------------------------------
 
-    def cancel_all(self, *, timeout: float = 600.0) -> int:
-        """Cancel every in-flight batch, collect what they finished; the rest waits for a run."""
+    def _cancel(self, batch: BatchRow, forget_missing: bool) -> None:
+        """Ask the provider to cancel one batch; one that already ended is simply collected."""
+        assert batch.provider_batch_id is not None
+        client = self.client(batch.model)
+        try:
+            ended = _ended_or_none(client, batch.provider_batch_id)
+            info = ended or client.cancel(batch.provider_batch_id)
+        except ProviderError as error:
+            if error.status == 404 and forget_missing:
+                state_batches.release(self.db, batch.local_key, "forgotten", "not found at the provider")
+                self.progress.event(
+                    f"forgot batch {batch.provider_batch_id}: the provider does not know it; "
+                    "its requests will be sent again"
+                )
+                return
+            if error.status is None or error.status in (401, 403, 404):
+                raise
+            info = client.retrieve(batch.provider_batch_id)  # e.g. it ended meanwhile: collect it
+        state_batches.record_provider_state(self.db, batch.local_key, info)
+        verb = "collecting" if info.ended else "cancelling"
+        self.progress.event(f"{verb} batch {batch.provider_batch_id} ({batch.model}, {info.status})")
+
+    def cancel_all(self, *, timeout: float = 600.0, forget_missing: bool = False) -> int:
+        """Cancel every in-flight batch, collect what they finished; the rest waits for a run.
+        ``forget_missing``: a batch the provider no longer knows (404) is released to be re-sent."""
         flying = self.flying()
         for batch in flying:
-            assert batch.provider_batch_id is not None
-            info = self.client(batch.model).cancel(batch.provider_batch_id)
-            state_batches.record_provider_state(self.db, batch.local_key, info)
-            self.progress.event(f"cancelling batch {batch.provider_batch_id} ({batch.model})")
+            self._cancel(batch, forget_missing)
         deadline = time.monotonic() + timeout
         delay = FIRST_POLL_SECONDS
         while self.flying() and time.monotonic() < deadline:
@@ -274,6 +354,18 @@ class Engine:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
         return len(flying)
+
+
+def _ended_or_none(client: BatchClient, batch_id: str) -> BatchInfo | None:
+    info = client.retrieve(batch_id)
+    return info if info.ended else None
+
+
+def wire_id(tag: str, custom_id: str) -> str:
+    """The custom_id as one batch sends it: prefixed with the batch's tag, so answers from some
+    other batch (an interrupted submission matched by guesswork) can never pass for this one's."""
+    wire = f"{tag}_{custom_id}"
+    return wire if len(wire) <= 64 else f"{tag}_{hashlib.sha256(custom_id.encode()).hexdigest()[:40]}"
 
 
 def _collected_message(info: BatchInfo, batch: BatchRow, summary: Collected) -> str:

@@ -94,7 +94,7 @@ class Limiter:
         """Pause everyone: for ``retry_after`` if the provider said, else exponential backoff with jitter."""
         self.backoffs += 1
         backoff = min(60.0, 0.5 * 2 ** (self.backoffs - 1)) * random.uniform(0.5, 1.0)
-        delay = max(retry_after or 0.0, backoff if retry_after is None else 0.0)
+        delay = retry_after if retry_after else backoff  # "retry-after: 0" is no reason to hammer
         self.paused_until = max(self.paused_until, time.monotonic() + delay)
         return delay
 

@@ -206,13 +206,15 @@ class _Worker:
                 self.engine.fatal = self.engine.fatal or answer.fatal
                 self.engine.stopping.set()
                 return
-            if answer.rate_limited and rate_limited < MAX_RATE_LIMITED:
+            if answer.rate_limited:
+                # Everyone slows down, every time; only after many refusals does it cost an attempt.
                 rate_limited += 1
                 self.engine.meter.rate_limited += 1
                 self.limiter.settle(estimate, 0)  # a refused request used no tokens
                 pause = self.limiter.rate_limited(answer.retry_after)
                 log.info("rate limited (%s); every request waits %.2fs", answer.outcome.error_code, pause)
-                continue
+                if rate_limited < MAX_RATE_LIMITED:
+                    continue
             outcome = self.finish(answer.outcome)
             assert outcome is not None
             used = outcome.usage.input_tokens + outcome.usage.output_tokens

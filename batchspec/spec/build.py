@@ -227,7 +227,7 @@ class Builder:
                 jsonschema.validators.validator_for(schema).check_schema(schema)
             except jsonschema.SchemaError as error:
                 self.error((*path, "response_schema"), f"not a valid JSON Schema: {error.message}")
-            if "response_format" in params or "output_config" in params:
+            if "response_format" in params or "format" in (params.get("output_config") or {}):
                 self.error(
                     (*path, "response_schema"),
                     "response_schema and params.response_format/output_config both ask for structured output",

@@ -7,6 +7,7 @@ step boundary: an intent without a provider id (looked up on resume), a batch in
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -125,7 +126,8 @@ def record_intent(
     items: list[tuple[str, str]],
     nbytes: int,
 ) -> None:
-    """Before anything is sent: the batch, its members, and its records marked in flight."""
+    """Before anything is sent: the batch, its members, and its records marked in flight.
+    ``items`` are (custom_id, wire_id): the id as the batch sends it (see ``wire_id``)."""
     stamp = now()
     with transaction(db):
         db.execute(
@@ -138,10 +140,10 @@ def record_intent(
             "WHERE model = ? AND custom_id = ?",
             ((local_key, stamp, model, custom_id) for custom_id, _ in items),
         )
-        db.execute(
-            "INSERT INTO batch_items (local_key, model, custom_id, request_hash, attempt) "
-            "SELECT ?, model, custom_id, request_hash, attempts FROM records WHERE batch_key = ?",
-            (local_key, local_key),
+        db.executemany(
+            "INSERT INTO batch_items (local_key, model, custom_id, request_hash, attempt, wire_id) "
+            "SELECT ?, model, custom_id, request_hash, attempts, ? FROM records WHERE model = ? AND custom_id = ?",
+            ((local_key, wire, model, custom_id) for custom_id, wire in items),
         )
 
 
@@ -200,16 +202,33 @@ def collect(
     batch: BatchRow,
     outcomes: Iterable[Outcome | None],
     max_attempts: int,
+    *,
+    never_ran: bool = False,
+    reason: str = "the batch ended before this request ran",
 ) -> Collected:
-    """Store a finished batch's results, errors and the requests it lost, in one transaction."""
+    """Store a finished batch's results, errors and the requests it lost, in one transaction.
+    ``never_ran``: the batch was cancelled or expired, so a member without a line never ran (it
+    is re-sent without using an attempt) rather than lost by the provider (an attempt)."""
+
+    def missing(custom_id: str) -> Outcome:
+        if never_ran:
+            return Outcome(custom_id, UNPROCESSED, error_code="batch_" + batch.status, error_message=reason)
+        return Outcome(
+            custom_id,
+            ERRORED,
+            error_code="missing_result",
+            error_message="the provider's results did not include this request",
+            retryable=True,
+        )
+
     summary = Collected()
     stamp = now()
     writer = OutcomeWriter(db, Place(batch.model, batch.local_key), max_attempts, stamp)
     with transaction(db):
-        members = {
-            custom_id: (request_hash, attempt)
-            for custom_id, request_hash, attempt in db.execute(
-                "SELECT custom_id, request_hash, attempt FROM batch_items WHERE local_key = ?",
+        members = {  # by the id the provider answers with
+            wire: (custom_id, request_hash, attempt)
+            for custom_id, request_hash, attempt, wire in db.execute(
+                "SELECT custom_id, request_hash, attempt, wire_id FROM batch_items WHERE local_key = ?",
                 (batch.local_key,),
             )
         }
@@ -223,9 +242,9 @@ def collect(
                 summary.foreign += 1
                 continue
             seen.add(outcome.custom_id)
-            request_hash, attempt = members[outcome.custom_id]
+            custom_id, request_hash, attempt = members[outcome.custom_id]
             crash_point("while_collecting")
-            final = writer.add(outcome, request_hash, attempt)
+            final = writer.add(dataclasses.replace(outcome, custom_id=custom_id), request_hash, attempt)
             _count(summary, outcome.kind, final)
             totals[0] += outcome.usage.input_tokens
             totals[1] += outcome.usage.output_tokens
@@ -234,17 +253,10 @@ def collect(
                     totals[3] = True
                 else:
                     totals[2] += outcome.cost_usd
-        for custom_id in set(members) - seen:
-            request_hash, attempt = members[custom_id]
-            lost = Outcome(
-                custom_id,
-                ERRORED,
-                error_code="missing_result",
-                error_message="the provider's results did not include this request",
-                retryable=True,
-            )
+        for wire in set(members) - seen:
+            custom_id, request_hash, attempt = members[wire]
             summary.missing += 1
-            summary.failed_for_good += writer.add(lost, request_hash, attempt)
+            summary.failed_for_good += writer.add(missing(custom_id), request_hash, attempt)
         writer.flush()
         db.execute(
             "UPDATE batches SET collected_at = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
@@ -264,14 +276,7 @@ def _count(summary: Collected, kind: str, final: bool) -> None:
         summary.failed_for_good += int(final)
 
 
-def fail_batch(
-    db: sqlite3.Connection, batch: BatchRow, code: str, message: str, retryable: bool, max_attempts: int
-) -> Collected:
-    """A batch that failed as a whole (validation): each member gets the batch's error."""
-    outcomes = (
-        Outcome(custom_id, ERRORED, error_code=code, error_message=message, retryable=retryable)
-        for (custom_id,) in db.execute(
-            "SELECT custom_id FROM batch_items WHERE local_key = ?", (batch.local_key,)
-        ).fetchall()
-    )
-    return collect(db, batch, outcomes, max_attempts)
+def fail_batch(db: sqlite3.Connection, batch: BatchRow, message: str, max_attempts: int) -> Collected:
+    """A batch that failed as a whole (validation): none of its requests ran, so all go back to
+    pending without using an attempt; the runner decides whether to try again."""
+    return collect(db, batch, (), max_attempts, never_ran=True, reason=message)

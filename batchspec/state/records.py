@@ -81,8 +81,29 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
                 """,
                 (run_id, stamp),
             )
+            _rejoin_batches_in_flight(db)
     finally:
         db.execute("DETACH DATABASE plan")
+
+
+# A batch still running for exactly this record's (new) request, e.g. after an edit was reverted.
+_IN_FLIGHT_ITEM = """
+    SELECT {column} FROM batch_items bi JOIN batches b ON b.local_key = bi.local_key
+    WHERE bi.model = records.model AND bi.custom_id = records.custom_id AND bi.request_hash = records.request_hash
+      AND b.provider_batch_id IS NOT NULL AND b.collected_at IS NULL
+"""
+
+
+def _rejoin_batches_in_flight(db: sqlite3.Connection) -> None:
+    """A pending record whose request is already in a running batch waits for that batch instead
+    of being sent (and paid for) a second time."""
+    if db.execute("SELECT 1 FROM batches WHERE provider_batch_id IS NOT NULL AND collected_at IS NULL").fetchone():
+        db.execute(
+            "UPDATE records SET status = 'submitted', "
+            f"batch_key = ({_IN_FLIGHT_ITEM.format(column='bi.local_key')} LIMIT 1), "
+            f"attempts = ({_IN_FLIGHT_ITEM.format(column='bi.attempt')} LIMIT 1) "
+            f"WHERE status = 'pending' AND batch_key IS NULL AND EXISTS ({_IN_FLIGHT_ITEM.format(column='1')})"
+        )
 
 
 _HAS_RESULT = (

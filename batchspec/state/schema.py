@@ -79,8 +79,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             custom_id TEXT NOT NULL,
             request_hash TEXT NOT NULL,
             attempt INTEGER NOT NULL,         -- which attempt of the record this submission is
+            wire_id TEXT NOT NULL,            -- the custom_id as this batch sent it
             PRIMARY KEY (local_key, model, custom_id)
         ) WITHOUT ROWID;
+        CREATE INDEX batch_items_by_record ON batch_items (model, custom_id);
 
         -- Successful responses. UNIQUE makes collecting a batch twice harmless.
         CREATE TABLE results (

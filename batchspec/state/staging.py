@@ -29,6 +29,7 @@ CATEGORY_SQL = """
                      AND s.custom_id = i.custom_id AND s.request_hash = i.request_hash) THEN 'done'
         WHEN r.request_hash = i.request_hash AND r.status = 'failed' THEN 'failed'
         WHEN r.request_hash = i.request_hash AND r.status = 'submitted' THEN 'in_flight'
+        WHEN {rejoins} THEN 'in_flight'
         WHEN {cached} THEN 'cached'
         WHEN r.custom_id IS NULL THEN 'new'
         WHEN r.request_hash != i.request_hash THEN 'changed'
@@ -37,6 +38,11 @@ CATEGORY_SQL = """
         ELSE 'pending'
     END
 """
+# An uncollected batch already holds exactly this request (an edit was made and then reverted).
+REJOINS_SQL = """EXISTS (
+    SELECT 1 FROM state.batch_items bi JOIN state.batches b ON b.local_key = bi.local_key
+    WHERE bi.model = i.model AND bi.custom_id = i.custom_id AND bi.request_hash = i.request_hash
+      AND b.provider_batch_id IS NOT NULL AND b.collected_at IS NULL)"""
 CACHED_SQL = """(
     EXISTS (SELECT 1 FROM rcache.responses c WHERE c.request_hash = i.request_hash)
     OR EXISTS (SELECT 1 FROM state.results s WHERE s.request_hash = i.request_hash)
@@ -91,7 +97,12 @@ class Staging:
         if self.cache:
             self.db.execute("CREATE INDEX items_hash ON items (model, request_hash, ordinal)")
         self.db.execute("COMMIT")
-        category = CATEGORY_SQL.format(cached=CACHED_SQL if self.cache else "0")
+        running = self.db.execute(
+            "SELECT 1 FROM state.batches WHERE provider_batch_id IS NOT NULL AND collected_at IS NULL"
+        ).fetchone()
+        category = CATEGORY_SQL.format(
+            cached=CACHED_SQL if self.cache else "0", rejoins=REJOINS_SQL if running else "0"
+        )
         # Classified once (the category is the expensive part), in input order: rowid order.
         self.db.execute(
             f"CREATE TABLE main.classified AS SELECT i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, "

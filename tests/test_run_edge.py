@@ -1,0 +1,91 @@
+"""Odd provider behaviour a long-running job meets sooner or later."""
+
+from __future__ import annotations
+
+import json
+
+from batchspec.fakeapi import FakeAPI
+from tests.conftest import Job, reviews
+
+
+def test_a_download_cut_off_midway_is_retried(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.broken_downloads = 2
+    result = job.cli("run", "job.yaml")
+    assert "could not download the results of batch" in result.stderr
+    assert "the connection broke" in result.stderr
+    assert len(job.outputs()) == 10
+    assert len(fake_api.ledger.batches_created()) == 1
+
+
+def test_cancel_after_the_batch_already_ended_collects_it(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.processing_seconds = 100
+    job.run("--no-wait", expect=75)
+    fake_api.advance(200)  # it has finished at the provider; our state does not know yet
+    result = job.cli("cancel", "job.yaml")
+    assert "Cancelled 1 batch; 10 requests done" in result.stdout
+    assert len(job.outputs()) == 10
+
+
+def test_a_batch_cancelled_before_it_ran_costs_no_attempt(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.processing_seconds = 100
+    job.write_spec({"execution": {"max_attempts": 1}}).run("--no-wait", expect=75)
+    job.cli("cancel", "job.yaml")  # still validating: the batch ends with no files at all
+    status = json.loads(job.cli("status", "job.yaml", "--json").stdout)
+    assert status["records"]["pending"] == 10 and status["records"]["failed"] == 0
+    fake_api.config.processing_seconds = 0
+    job.run()
+    assert len(job.outputs()) == 10
+
+
+def test_a_batch_deleted_at_the_provider_can_be_forgotten(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.processing_seconds = 3600
+    job.run("--no-wait", expect=75)
+    batch_id = fake_api.ledger.batches_created()[0]["batch_id"]
+    fake_api.state.openai._batches.pop(batch_id)  # noqa: SLF001 (gone, as if deleted there)
+    result = job.run(expect=3)
+    assert f"`batchspec cancel job.yaml --forget-missing`" in result.stderr
+    result = job.cli("cancel", "job.yaml", "--forget-missing")  # progress events go to stderr
+    assert f"forgot batch {batch_id}" in result.stderr
+    fake_api.config.processing_seconds = 0
+    job.run()
+    assert len(job.outputs()) == 10 and len(fake_api.ledger.batches_created()) == 2
+
+
+def test_batches_that_keep_failing_stop_the_run_without_using_attempts(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.fail_validation = True
+    fake_api.config.faults.retry_succeeds = False
+    job.write_spec({"execution": {"max_attempts": 1, "poll_interval": 0.05}})
+    result = job.run(expect=3)
+    assert "3 batches of gpt-4o-mini in a row failed at the provider" in result.stderr
+    assert "nothing was lost" in result.stderr
+    assert job.state("SELECT status, max(attempts) FROM records GROUP BY 1") == [("pending", 0)]
+    fake_api.config.faults.fail_validation = False
+    job.run()
+    assert len(job.outputs()) == 10
+
+
+def test_another_jobs_anthropic_batch_is_never_taken_for_ours(job: Job, fake_api: FakeAPI, tmp_path) -> None:  # noqa: ANN001
+    import os
+    import subprocess
+    import sys
+
+    anthropic = {
+        "provider": "anthropic",
+        "name": "claude-haiku-4-5",
+        "base_url": fake_api.anthropic_base_url,
+        "params": {"temperature": None},
+    }
+    job.write_spec({"model": anthropic, "prompt": {"user": "SENTIMENT {{ text }}"}})
+    crashed = subprocess.run(
+        [sys.executable, "-m", "batchspec", "run", "job.yaml", "-q"],
+        cwd=job.dir,
+        env={**os.environ, "BATCHSPEC_CRASH_AT": "after_intent"},
+        capture_output=True,
+    )
+    assert crashed.returncode < 0
+    other = Job(tmp_path / "other", {**job.spec, "name": "other", "prompt": {"user": "SUMMARY {{ text }}"}})
+    other.dir.mkdir()
+    other.write_records(reviews(10)).write_spec().run("--no-wait", expect=75)  # same ids, same size
+    job.run()
+    assert all(not row["output"].startswith("Fake answer to: SUMMARY") for row in job.outputs())
+    assert len(job.outputs()) == 10
