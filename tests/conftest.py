@@ -6,8 +6,8 @@ import copy
 import json
 import os
 import re
-from collections import Counter
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -43,7 +43,7 @@ def test_a_batch_deleted_at_the_provider_can_be_forgotten(job: Job, fake_api: Fa
     batch_id = fake_api.ledger.batches_created()[0]["batch_id"]
     fake_api.state.openai._batches.pop(batch_id)  # noqa: SLF001 (gone, as if deleted there)
     result = job.run(expect=3)
-    assert f"`batchspec cancel job.yaml --forget-missing`" in result.stderr
+    assert "`batchspec cancel job.yaml --forget-missing`" in result.stderr
     result = job.cli("cancel", "job.yaml", "--forget-missing")  # progress events go to stderr
     assert f"forgot batch {batch_id}" in result.stderr
     fake_api.config.processing_seconds = 0
