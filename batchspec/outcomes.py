@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,3 +27,17 @@ class Outcome:
     retryable: bool = False
     cost_usd: float | None = None
     sync_cost_usd: float | None = None
+
+
+def tolerant(parse: Callable[[str | bytes], Outcome | None]) -> Callable[[str | bytes], Outcome | None]:
+    """A result-line parser that answers None (unreadable: the request is re-sent) for a line of
+    an unexpected shape, instead of stopping the whole collection."""
+
+    @functools.wraps(parse)
+    def parse_or_none(line: str | bytes) -> Outcome | None:
+        try:
+            return parse(line)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+            return None
+
+    return parse_or_none

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
+from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome, tolerant
 from batchspec.pricing import Usage
 from batchspec.providers.base import BatchInfo
 from batchspec.providers.classify import is_retryable
@@ -75,15 +75,9 @@ class AnthropicBatchClient:
         self.client.close()
 
 
+@tolerant
 def parse_line(line: str | bytes) -> Outcome | None:
     """One result line; None when it cannot be read (the request is then re-sent as missing)."""
-    try:
-        return _parse_line(line)
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError):  # a line of an unexpected shape
-        return None
-
-
-def _parse_line(line: str | bytes) -> Outcome | None:
     try:
         data = orjson.loads(line)
         custom_id = data["custom_id"]
