@@ -127,7 +127,10 @@ def start_slow_sync_run(job: Job, fake_api: FakeAPI) -> subprocess.Popen[bytes]:
     return process
 
 
-def test_sigkill_mid_run_then_rerun_answers_nothing_twice(job: Job, fake_api: FakeAPI) -> None:
+def test_sigkill_mid_run_then_rerun_resends_only_what_was_in_flight(job: Job, fake_api: FakeAPI) -> None:
+    """Killed at a random moment: every stored answer stays stored; only requests in flight at the
+    kill are sent again, and the fake bills those again only if their answer was already on its way
+    back (it does not bill a request whose client hung up)."""
     process = start_slow_sync_run(job, fake_api)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
@@ -135,6 +138,21 @@ def test_sigkill_mid_run_then_rerun_answers_nothing_twice(job: Job, fake_api: Fa
     assert 0 < done_before < 40
     job.run()
     assert [r["id"] for r in job.outputs()] == [f"r{i}" for i in range(1, 41)]
+    assert job.state("SELECT count(*) FROM results") == [(40,)]  # each answer stored once
+    assert len(fake_api.ledger.answered_twice()) <= 4  # at most the requests in flight (concurrency 4)
+
+
+def test_sigkill_between_answers_then_rerun_answers_nothing_twice(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.latency_seconds = 0.05
+    sync(job.write_records(reviews(20)), concurrency=1)
+    env = {**os.environ, "BATCHSPEC_CRASH_AT": "after_sync_answer:7"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "batchspec", "run", "job.yaml"], cwd=job.dir, env=env, capture_output=True, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert job.state("SELECT count(*) FROM results") == [(7,)]
+    job.run()
+    assert len(job.outputs()) == 20
     assert fake_api.ledger.answered_twice() == {}
 
 

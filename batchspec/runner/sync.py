@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from batchspec.crashpoints import crash_point
 from batchspec.errors import ProviderError
 from batchspec.outcomes import SUCCEEDED
 from batchspec.providers import get_provider
@@ -225,6 +226,7 @@ class _Worker:
             final = store_sync_outcome(
                 self.engine.db, self.place, outcome, item.request_hash, self.engine.spec.execution.max_attempts
             )
+            crash_point("after_sync_answer")
             self.engine.submitted += 1
             self.engine.settled(outcome.kind == SUCCEEDED, final)
             if outcome.kind == SUCCEEDED or final or not outcome.retryable:
