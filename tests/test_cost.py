@@ -111,3 +111,14 @@ def test_prompt_caching_in_batches_cuts_the_bill_and_plan_predicts_it(job: Job, 
     assert abs(estimate["batch"] - billed) <= 0.15 * billed
     rerun = json.loads(job.run("--json").stdout.splitlines()[-1])
     assert rerun["run_usage"]["cost_usd"] == 0
+
+
+def test_status_shows_each_batchs_tokens_cost_and_savings(job: Job, fake_api: FakeAPI) -> None:
+    job.write_spec({"execution": {"max_requests_per_batch": 4}}).run()
+    batches = json.loads(job.cli("status", "job.yaml", "--json").stdout)["batches"]
+    assert [b["requests"] for b in batches] == [4, 4, 2]
+    billed = fake_api.ledger.billed_usage()
+    assert sum(b["tokens"]["input"] for b in batches) == billed["input_tokens"]
+    assert all(0 < b["cost_usd"] < b["uncached_sync_cost_usd"] for b in batches)
+    text = job.cli("status", "job.yaml").stdout
+    assert "(uncached sync $" in text and ", saved $" in text

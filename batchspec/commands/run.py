@@ -20,9 +20,11 @@ def _print_this_run(s: RunSummary) -> None:
     this = s.run_usage
     sent = f"{count(s.batches_submitted, 'batch')}" if s.mode == "batch" else f"{count(s.requests_sent, 'request')}"
     estimate = f" (plan estimated {usd(s.estimated_cost_usd)})" if s.estimated_cost_usd is not None else ""
+    uncached = this.get("sync_cost_usd") or 0.0
+    saved = f", saved {1 - this['cost_usd'] / uncached:.0%} against uncached sync calls" if uncached else ""
     print(
         f"  this run: sent {sent}; billed {usd(this.get('cost_usd'))} for {this.get('input_tokens', 0):,} input "
-        f"and {this.get('output_tokens', 0):,} output tokens{estimate}"
+        f"and {this.get('output_tokens', 0):,} output tokens{saved}{estimate}"
     )
 
 

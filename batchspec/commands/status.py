@@ -39,7 +39,9 @@ def status_data(spec: JobSpec) -> dict[str, Any] | None:
                     "counts": b.counts,
                     "collected": b.collected_at is not None,
                     **{name: b.timestamps.get(name) for name in SHOWN},
+                    "tokens": {"input": b.input_tokens, "output": b.output_tokens},
                     "cost_usd": b.cost_usd,
+                    "uncached_sync_cost_usd": b.sync_cost_usd,
                 }
                 for b in state_batches.batches(store.db)
             ],
@@ -98,6 +100,16 @@ def status_command(spec: JobSpec, *, as_json: bool) -> int:
             f"    {b['provider_batch_id'] or b['local_key']} ({b['model']}): {b['status']}, {state}; "
             f"{count(b['requests'], 'request')}" + (f" [{counts}]" if counts else "")
         )
+        if b["collected"]:
+            saved = (
+                f", saved {usd(b['uncached_sync_cost_usd'] - b['cost_usd'])}"
+                if b["cost_usd"] is not None and b["uncached_sync_cost_usd"]
+                else ""
+            )
+            print(
+                f"      {b['tokens']['input']:,} input and {b['tokens']['output']:,} output tokens; cost "
+                f"{usd(b['cost_usd'])} (uncached sync {usd(b['uncached_sync_cost_usd'])}{saved})"
+            )
         if when:
             print(f"      {when}")
     return 0

@@ -57,6 +57,7 @@ class BatchRow:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
+    sync_cost_usd: float | None = None
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Collected:
 _COLUMNS = (
     "local_key, run_id, model, provider, provider_batch_id, status, request_count, bytes, created_at, "
     "input_file_id, output_file_id, error_file_id, counts, error, collected_at, input_tokens, output_tokens, "
-    "cost_usd, " + ", ".join(TIMESTAMPS)
+    "cost_usd, sync_cost_usd, " + ", ".join(TIMESTAMPS)
 )
 
 
@@ -94,8 +95,8 @@ def _row(values: tuple[Any, ...]) -> BatchRow:
     )
     row.counts = orjson.loads(values[12]) if values[12] else {}
     row.error, row.collected_at = values[13], values[14]
-    row.input_tokens, row.output_tokens, row.cost_usd = values[15], values[16], values[17]
-    row.timestamps = dict(zip(TIMESTAMPS, values[18:], strict=True))
+    row.input_tokens, row.output_tokens, row.cost_usd, row.sync_cost_usd = values[15:19]
+    row.timestamps = dict(zip(TIMESTAMPS, values[19:], strict=True))
     return row
 
 
@@ -233,7 +234,6 @@ def collect(
             )
         }
         seen: set[str] = set()
-        totals = [0, 0, 0.0, False]  # input tokens, output tokens, cost, any cost unknown
         for outcome in outcomes:
             if outcome is None:
                 summary.malformed += 1
@@ -246,24 +246,31 @@ def collect(
             crash_point("while_collecting")
             final = writer.add(dataclasses.replace(outcome, custom_id=custom_id), request_hash, attempt)
             _count(summary, outcome.kind, final)
-            totals[0] += outcome.usage.input_tokens
-            totals[1] += outcome.usage.output_tokens
-            if outcome.kind != UNPROCESSED and outcome.usage.input_tokens:
-                if outcome.cost_usd is None:
-                    totals[3] = True
-                else:
-                    totals[2] += outcome.cost_usd
         for wire in set(members) - seen:
             custom_id, request_hash, attempt = members[wire]
             summary.missing += 1
             summary.failed_for_good += writer.add(missing(custom_id), request_hash, attempt)
         writer.flush()
-        db.execute(
-            "UPDATE batches SET collected_at = ?, input_tokens = ?, output_tokens = ?, cost_usd = ? "
-            "WHERE local_key = ?",
-            (stamp, totals[0], totals[1], None if totals[3] else totals[2], batch.local_key),
-        )
+        db.execute(_BATCH_TOTALS, (stamp, batch.local_key))
     return summary
+
+
+# A collected batch's tokens and cost, from what was stored for it (answers and billed errors);
+# the cost is NULL when some billed request has no price.
+_BATCH_TOTALS = """
+    UPDATE batches SET collected_at = ?1,
+        input_tokens = (SELECT coalesce(sum(input_tokens), 0) FROM billed),
+        output_tokens = (SELECT coalesce(sum(output_tokens), 0) FROM billed),
+        cost_usd = (SELECT CASE WHEN count(cost_usd) = count(*) THEN coalesce(sum(cost_usd), 0) END
+                    FROM billed WHERE input_tokens > 0),
+        sync_cost_usd = (SELECT sum(sync_cost_usd) FROM billed)
+    WHERE local_key = ?2
+"""
+_BATCH_TOTALS = (
+    "WITH billed AS (SELECT input_tokens, output_tokens, cost_usd, sync_cost_usd FROM results WHERE batch_key = ?2 "
+    "UNION ALL SELECT input_tokens, output_tokens, cost_usd, sync_cost_usd FROM errors WHERE batch_key = ?2) "
+    + _BATCH_TOTALS
+)
 
 
 def _count(summary: Collected, kind: str, final: bool) -> None:

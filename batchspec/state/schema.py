@@ -70,7 +70,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             collected_at TEXT,
             input_tokens INTEGER NOT NULL DEFAULT 0,
             output_tokens INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL
+            cost_usd REAL,                    -- billed; NULL when a model's price is unknown
+            sync_cost_usd REAL                -- the same tokens as uncached synchronous calls
         );
 
         CREATE TABLE batch_items (
