@@ -148,11 +148,6 @@ def sendable(
         yield Sendable(custom_id, request_hash, bytes(body), tokens, ordinal)
 
 
-def count_pending(db: sqlite3.Connection, run_id: int) -> int:
-    row = db.execute("SELECT count(*) FROM records WHERE run_id = ? AND status = 'pending'", (run_id,)).fetchone()
-    return int(row[0])
-
-
 def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -53,10 +53,6 @@ def attach(db: sqlite3.Connection, path: Path | None, *, readonly: bool = False)
     db.executescript(RESPONSE_CACHE_SCHEMA.replace("EXISTS responses", "EXISTS rcache.responses"))
 
 
-def detach(db: sqlite3.Connection) -> None:
-    db.execute("DETACH DATABASE rcache")
-
-
 def share_results(db: sqlite3.Connection, job: str) -> None:
     """Copy the state's successful answers into the cache (identical requests keep the first)."""
     with transaction(db):

@@ -154,9 +154,6 @@ class Staging:
         ).fetchall()
         return [(n, tokens) for n, tokens in rows]
 
-    def record_count(self) -> int:
-        return int(self.db.execute("SELECT count(DISTINCT ordinal) FROM items").fetchone()[0])
-
     def to_send(self, model: str, *, bodies: bool = False) -> Iterator[tuple[str, int, bytes | None]]:
         """(custom_id, bytes, request body if asked) of the requests to send for ``model``, in input
         order (the order rows were added in)."""
