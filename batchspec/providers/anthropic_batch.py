@@ -77,14 +77,10 @@ class AnthropicBatchClient:
 
 @tolerant
 def parse_line(line: str | bytes) -> Outcome | None:
-    """One result line; None when it cannot be read (the request is then re-sent as missing)."""
-    try:
-        data = orjson.loads(line)
-        custom_id = data["custom_id"]
-        result = data["result"]
-        kind = result["type"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
+    """One line of a results stream; None when it cannot be read (see ``tolerant``)."""
+    data = orjson.loads(line)
+    custom_id, result = data["custom_id"], data["result"]
+    kind = result["type"]
     if kind == "succeeded":
         return message_outcome(custom_id, result.get("message") or {})
     if kind in NOT_RUN:

@@ -123,13 +123,9 @@ class OpenAIBatchClient:
 
 @tolerant
 def parse_line(line: str | bytes) -> Outcome | None:
-    """One result line; None when it cannot be read (the request is then re-sent as missing)."""
-    """One line of a batch output or error file."""
-    try:
-        data = orjson.loads(line)
-        custom_id = data["custom_id"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
+    """One line of a batch output or error file; None when it cannot be read (see ``tolerant``)."""
+    data = orjson.loads(line)
+    custom_id = data["custom_id"]
     response = data.get("response")
     error = data.get("error")
     if isinstance(response, dict) and 200 <= int(response.get("status_code") or 0) < 300:
