@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -154,6 +155,22 @@ def open_staging(spec: JobSpec) -> Staging:
 
 
 def _stage(spec: JobSpec, staging: Staging, keep_bodies: bool) -> int:
+    """Render every record into the staging table. The inserts run in a second thread: SQLite
+    releases the GIL while it writes, so they overlap with rendering the next chunk."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging") as writer:
+        pending: Future[None] | None = None
+        ordinal = 0
+        for rows in _rendered_chunks(spec, keep_bodies):
+            if pending is not None:
+                pending.result()  # one chunk in flight: memory stays bounded
+            pending = writer.submit(staging.add, rows)
+            ordinal = rows[-1][0]
+        if pending is not None:
+            pending.result()
+    return ordinal
+
+
+def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[list[ItemRow]]:
     source = source_for(spec)
     renderer = Renderer(spec)
     ordinal = 0
@@ -178,8 +195,7 @@ def _stage(spec: JobSpec, staging: Staging, keep_bodies: bool) -> int:
                         request.prefix.tokens,
                     )
                 )
-        staging.add(rows)
-    return ordinal
+        yield rows
 
 
 def _check_ids(spec: JobSpec, staging: Staging) -> None:
