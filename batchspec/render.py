@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +51,17 @@ class Prefix:
 NO_PREFIX = Prefix("", 0)
 
 
-def stable_prefix(messages: tuple[RenderedMessage, ...]) -> Prefix:
-    """Messages up to the last one marked ``cache`` (or else the last system message)."""
+def prefix_end(messages: Sequence[Any]) -> int:
+    """Index of the last message of the stable prefix: the last one marked ``cache``, or else the
+    last system message; -1 when there is none. Anything with ``role`` and ``cache`` will do."""
     marked = [i for i, m in enumerate(messages) if m.cache]
     systems = [i for i, m in enumerate(messages) if m.role == "system"]
-    cut = (marked or systems or [-1])[-1]
+    return (marked or systems or [-1])[-1]
+
+
+def stable_prefix(messages: tuple[RenderedMessage, ...]) -> Prefix:
+    """The messages up to ``prefix_end``, hashed and counted."""
+    cut = prefix_end(messages)
     if cut < 0:
         return NO_PREFIX
     digest = hashlib.sha256()
@@ -161,16 +167,6 @@ class _Part:
         return RenderedMessage(self.role, text, self.cache)
 
 
-def _prefix_is_constant(constant: tuple[RenderedMessage | None, ...]) -> bool:
-    """Whether every message up to the cache cut (see ``stable_prefix``) is constant."""
-    known = [m for m in constant if m is not None]
-    if len(known) != len(constant):
-        cut_roles = [i for i, m in enumerate(constant) if m is not None and (m.cache or m.role == "system")]
-        first_variable = next(i for i, m in enumerate(constant) if m is None)
-        return bool(cut_roles) and max(cut_roles) < first_variable
-    return True
-
-
 class Renderer:
     """Renders records of one job into requests for each of its models."""
 
@@ -180,9 +176,9 @@ class Renderer:
         self._messages = [_Part.compile(env, m.role, m.cache, m.content) for m in spec.prompt.messages]
         self._models: list[tuple[ModelSpec, Provider]] = [(m, get_provider(m.provider)) for m in spec.models]
         # A prefix made of templates without variables is the same for every record: hash it once.
-        constant = tuple(p.constant for p in self._messages)
-        prefix = stable_prefix(tuple(m for m in constant if m is not None))
-        self._constant_prefix = prefix if _prefix_is_constant(constant) else None
+        head = [p.constant for p in self._messages[: prefix_end(self._messages) + 1]]
+        constant = tuple(m for m in head if m is not None)
+        self._constant_prefix = stable_prefix(constant) if len(constant) == len(head) else None
         self._bodies = {m.label: self._body_template(m, p) for m, p in self._models}
         self._hashers = {m.label: request_hasher(p.name, m.name) for m, p in self._models}
         # An entry is the body wrapped with the custom_id: its size without building it.

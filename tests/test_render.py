@@ -192,6 +192,18 @@ FAST_PATH_SPECS = [
             ],
         }
     },
+    {
+        "prompt": {
+            "system": None,
+            "user": None,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Context: {{ text }}", "cache": True},
+                {"role": "user", "content": "Question {{ n }}"},
+            ],
+        },
+        "cache": {"prompt_caching": True},
+    },
     {"prompt": {"user": "{{ text | upper }} {% if n %}{{ n }}{% endif %}"}},
     {"prompt": {"system": "System for {{ id }}"}, "cache": {"prompt_caching": True}},
 ]
@@ -207,5 +219,6 @@ def test_fast_rendering_gives_the_same_bytes_as_jinja(offline_job: Job, changes:
     slow = Renderer(spec)
     slow._bodies = dict.fromkeys(slow._bodies)  # noqa: SLF001 (the general path, for comparison)
     slow._messages = [dataclasses.replace(p, simple=None) for p in slow._messages]  # noqa: SLF001
+    slow._constant_prefix = None  # noqa: SLF001 (hash every record's prefix)
     record = {"id": "r1", "text": text, "n": n}
     assert [r.body_json for r in fast.requests(record, "x:1")] == [r.body_json for r in slow.requests(record, "x:1")]
