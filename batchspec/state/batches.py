@@ -258,6 +258,10 @@ def collect(
 # A collected batch's tokens and cost, from what was stored for it (answers and billed errors);
 # the cost is NULL when some billed request has no price.
 _BATCH_TOTALS = """
+    WITH billed AS (
+        SELECT input_tokens, output_tokens, cost_usd, sync_cost_usd FROM results WHERE batch_key = ?2
+        UNION ALL
+        SELECT input_tokens, output_tokens, cost_usd, sync_cost_usd FROM errors WHERE batch_key = ?2)
     UPDATE batches SET collected_at = ?1,
         input_tokens = (SELECT coalesce(sum(input_tokens), 0) FROM billed),
         output_tokens = (SELECT coalesce(sum(output_tokens), 0) FROM billed),
@@ -266,11 +270,6 @@ _BATCH_TOTALS = """
         sync_cost_usd = (SELECT sum(sync_cost_usd) FROM billed)
     WHERE local_key = ?2
 """
-_BATCH_TOTALS = (
-    "WITH billed AS (SELECT input_tokens, output_tokens, cost_usd, sync_cost_usd FROM results WHERE batch_key = ?2 "
-    "UNION ALL SELECT input_tokens, output_tokens, cost_usd, sync_cost_usd FROM errors WHERE batch_key = ?2) "
-    + _BATCH_TOTALS
-)
 
 
 def _count(summary: Collected, kind: str, final: bool) -> None:
