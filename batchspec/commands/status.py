@@ -50,10 +50,9 @@ def status_data(spec: JobSpec) -> dict[str, Any] | None:
 
 def _last_run(store: StateStore) -> dict[str, Any] | None:
     """The latest finished run: what plan estimated its work would cost, and what it was billed."""
-    finished = [r for r in queries.runs(store.db) if r["summary"]]
-    if not finished:
+    run = queries.last_finished_run(store.db)
+    if run is None:
         return None
-    run = finished[-1]
     summary = json.loads(run["summary"])
     return {
         "id": run["id"],

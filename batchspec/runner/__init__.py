@@ -132,12 +132,12 @@ def _settled_run(store: StateStore, fingerprint: str) -> dict[str, Any] | None:
         return None
     if state_batches.in_flight(store.db) or state_batches.intents(store.db):
         return None
-    finished = [r for r in queries.runs(store.db) if r["summary"]]
+    finished = queries.last_finished_run(store.db)
     run_id = queries.latest_run(store.db)
-    if not finished or finished[-1]["id"] != run_id:
+    if finished is None or finished["id"] != run_id:
         return None
     counts = queries.record_counts(store.db, run_id)
-    return finished[-1] if not counts["pending"] and not counts["submitted"] else None
+    return finished if not counts["pending"] and not counts["submitted"] else None
 
 
 def _unchanged(spec: JobSpec, store: StateStore, previous: dict[str, Any], mode: str) -> RunSummary:

@@ -102,11 +102,13 @@ def in_flight_input_tokens(db: sqlite3.Connection) -> dict[str, tuple[int, int]]
     return {model: (n, tokens) for model, n, tokens in rows}
 
 
-def runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def last_finished_run(db: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest run that got to its summary (killed runs never do)."""
     names = ("id", "command", "mode", "started_at", "ended_at", "exit_code", "records", "summary")
-    return [
-        dict(zip(names, row, strict=True)) for row in db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY id")
-    ]
+    row = db.execute(
+        f"SELECT {', '.join(names)} FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return dict(zip(names, row, strict=True)) if row else None
 
 
 def error_counts(db: sqlite3.Connection) -> list[dict[str, Any]]:
