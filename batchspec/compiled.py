@@ -9,7 +9,7 @@ filter, a loop, a missing field, a varying prompt prefix) takes the general path
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -62,6 +62,7 @@ class BodyTemplate:
     def __init__(self, pieces: list[bytes], slots: list[int]) -> None:
         self.pieces = pieces  # len(slots) + 1 byte strings around the holes
         self.slots = slots  # which message fills each hole, in order of appearance
+        self._holes = list(zip(slots, pieces[1:], strict=True))  # (message, the bytes after its hole)
 
     @classmethod
     def build(cls, encode: Any, variable: list[int]) -> BodyTemplate | None:
@@ -84,9 +85,13 @@ class BodyTemplate:
         pieces.append(body[start:])
         return cls(pieces, slots)
 
-    def fill(self, texts: list[str]) -> bytes:
+    def fill(self, texts: Sequence[str] | Mapping[int, str]) -> bytes:
+        """The body with ``texts[i]`` in message ``i``'s hole."""
+        if len(self._holes) == 1:  # most prompts: one varying message
+            index, tail = self._holes[0]
+            return self.pieces[0] + orjson.dumps(texts[index]) + tail
         out = [self.pieces[0]]
-        for index, piece in zip(self.slots, self.pieces[1:], strict=True):
+        for index, piece in self._holes:
             out.append(orjson.dumps(texts[index]))
             out.append(piece)
         return b"".join(out)

@@ -7,11 +7,12 @@ internals, files or the environment. A missing variable is an error, never an em
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 import orjson
@@ -72,8 +73,9 @@ def stable_prefix(messages: tuple[RenderedMessage, ...]) -> Prefix:
     return Prefix(digest.hexdigest(), tokens)
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedRequest:
+class RenderedRequest(NamedTuple):
+    """One request of one record for one model (a tuple: made once per record and model)."""
+
     model: str  # the model's label
     custom_id: str
     record_id: str
@@ -167,18 +169,25 @@ class _Part:
         return RenderedMessage(self.role, text, self.cache)
 
 
+FastPath = Callable[[Mapping[str, Any]], "list[RenderedRequest] | None"]
+
+
 class Renderer:
     """Renders records of one job into requests for each of its models."""
 
-    def __init__(self, spec: JobSpec) -> None:
+    def __init__(self, spec: JobSpec, *, fast: bool = True) -> None:
+        """``fast=False``: always the general path (Jinja, a body dict, a JSON encoding), which the
+        fast paths must match byte for byte."""
         self.spec = spec
         env = new_environment()
         self._messages = [_Part.compile(env, m.role, m.cache, m.content) for m in spec.prompt.messages]
+        if not fast:
+            self._messages = [dataclasses.replace(p, simple=None) for p in self._messages]
         self._models: list[tuple[ModelSpec, Provider]] = [(m, get_provider(m.provider)) for m in spec.models]
         # A prefix made of templates without variables is the same for every record: hash it once.
         head = [p.constant for p in self._messages[: prefix_end(self._messages) + 1]]
         constant = tuple(m for m in head if m is not None)
-        self._constant_prefix = stable_prefix(constant) if len(constant) == len(head) else None
+        self._constant_prefix = stable_prefix(constant) if len(constant) == len(head) and fast else None
         self._bodies = {m.label: self._body_template(m, p) for m, p in self._models}
         self._hashers = {m.label: request_hasher(p.name, m.name) for m, p in self._models}
         # An entry is the body wrapped with the custom_id: its size without building it.
@@ -189,6 +198,7 @@ class Renderer:
             if id_source and spec.input.id_is_template
             else None
         )
+        self._fast = self._fast_path()
 
     def messages(self, record: Mapping[str, Any], where: str) -> tuple[RenderedMessage, ...]:
         return tuple(p.render(record, where) for p in self._messages)
@@ -207,6 +217,71 @@ class Renderer:
             return canonical_json(provider.build_body(model, messages, self.spec.cache, cache_key=cache_key))
 
         return BodyTemplate.build(encode, variable)
+
+    def _fast_path(self) -> FastPath | None:
+        """All of a record's work in one function, when the id is a plain field, every message is
+        constant or simple and every model's body has a template: the shape of most jobs, and
+        about four times faster than the general path. The function returns None for a record it
+        cannot do (a missing field, an id that is not a string or an integer), and the general
+        path then renders it or says what is wrong."""
+        id_field = self.spec.input.id
+        prefix = self._constant_prefix
+        bodies = [self._bodies[m.label] for m, _ in self._models]
+        if self._id_template is not None or id_field is None or prefix is None:
+            return None
+        if any(p.constant is None and p.simple is None for p in self._messages) or None in bodies:
+            return None
+        variable = [(i, p.simple) for i, p in enumerate(self._messages) if p.simple is not None and p.constant is None]
+        # Token estimates add up per message: the constant messages and every message's overhead
+        # are counted once here, and only the variable texts per record.
+        blank = tuple(p.constant or RenderedMessage(p.role, "", p.cache) for p in self._messages)
+        models = [
+            (
+                model.label,
+                body,
+                self._hashers[model.label],
+                self._entry_overhead[model.label],
+                messages_tokens(blank, provider.wire),
+            )
+            for (model, provider), body in zip(self._models, bodies, strict=True)
+            if body is not None
+        ]
+
+        def fast(record: Mapping[str, Any]) -> list[RenderedRequest] | None:
+            record_id = record.get(id_field)
+            if type(record_id) is int:
+                record_id = str(record_id)
+            elif type(record_id) is not str or not record_id.strip():
+                return None
+            custom_id = custom_id_for(record_id)
+            texts: dict[int, str] = {}
+            variable_tokens = 0
+            for index, parts in variable:
+                text = render_simple(parts, record)
+                if text is None:
+                    return None
+                texts[index] = text
+                variable_tokens += text_tokens(text)
+            requests = []
+            for label, body, hasher, overhead, tokens in models:
+                body_json = body.fill(texts)
+                digest = hasher.copy()
+                digest.update(body_json)
+                requests.append(
+                    RenderedRequest(
+                        label,
+                        custom_id,
+                        record_id,
+                        body_json,
+                        digest.hexdigest(),
+                        len(body_json) + overhead + len(custom_id),
+                        tokens + variable_tokens,
+                        prefix,
+                    )
+                )
+            return requests
+
+        return fast
 
     def _cache_key(self, prefix: Prefix) -> str | None:
         return f"{self.spec.name}-{prefix.digest[:16]}" if prefix.tokens else None
@@ -234,6 +309,18 @@ class Renderer:
         return text
 
     def requests(self, record: Mapping[str, Any], where: str) -> list[RenderedRequest]:
+        """The record's request for each model; a RenderError (naming ``where``) if it cannot be rendered."""
+        if self._fast is not None:
+            requests = self._fast(record)
+            if requests is not None:
+                return requests
+        return self.general_requests(record, where)
+
+    def try_fast(self, record: Mapping[str, Any]) -> list[RenderedRequest] | None:
+        """``requests`` for a record the fast path can do; None for any other (call ``requests``)."""
+        return None if self._fast is None else self._fast(record)
+
+    def general_requests(self, record: Mapping[str, Any], where: str) -> list[RenderedRequest]:
         record_id = self.record_id(record, where)
         custom_id = custom_id_for(record_id)
         messages = self.messages(record, where)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -10,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchspec.render import Renderer, canonical_json, custom_id_for, request_hash
+from batchspec.render import Renderer, RenderError, canonical_json, custom_id_for, request_hash
 from batchspec.spec.load import load_spec
 from tests.conftest import Job
 
@@ -173,6 +172,7 @@ def test_templates_cannot_include_files(offline_job: Job) -> None:
     assert "no loader for this environment specified" in result.stderr
 
 
+# The first four take the fast path (one function per record), the rest the general one.
 FAST_PATH_SPECS = [
     {},
     {
@@ -180,6 +180,14 @@ FAST_PATH_SPECS = [
         "cache": {"prompt_caching": True},
     },
     {"cache": {"prompt_caching": True}},
+    {
+        "model": [
+            {"provider": "openai", "name": "gpt-4o-mini", "params": {"max_tokens": 5}},
+            {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"max_tokens": 5}},
+        ],
+        "prompt": {"user": "{{ text }} and {{ n }}", "system": "Be brief about {{ '{{' }} this."},
+        "cache": {"prompt_caching": True},
+    },
     {
         "prompt": {
             "system": None,
@@ -209,16 +217,41 @@ FAST_PATH_SPECS = [
 ]
 
 
+IDS = st.one_of(
+    st.text(), st.integers(), st.none(), st.booleans(), st.floats(allow_nan=False), st.sampled_from(["", " ", "a b"])
+)
+
+
+def _outcome(renderer: Renderer, record: dict) -> object:
+    try:
+        return renderer.requests(record, "x:1")
+    except RenderError as error:
+        return str(error)
+
+
 @pytest.mark.parametrize("changes", FAST_PATH_SPECS)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(), n=st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.text()))
-def test_fast_rendering_gives_the_same_bytes_as_jinja(offline_job: Job, changes: dict, text: str, n: object) -> None:
+@given(
+    text=st.text(),
+    n=st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.text()),
+    record_id=IDS,
+    drop=st.sampled_from([None, "id", "text"]),
+)
+def test_fast_rendering_gives_the_same_requests_as_jinja(
+    offline_job: Job, changes: dict, text: str, n: object, record_id: object, drop: str | None
+) -> None:
+    """Every field of every request (body, custom_id, hash, sizes, tokens, prefix), and every
+    error, is the same whether a record takes a fast path or the general one."""
     offline_job.write_spec(changes)
     spec = load_spec(offline_job.spec_path, check_sample=False)
-    fast = Renderer(spec)
-    slow = Renderer(spec)
-    slow._bodies = dict.fromkeys(slow._bodies)  # noqa: SLF001 (the general path, for comparison)
-    slow._messages = [dataclasses.replace(p, simple=None) for p in slow._messages]  # noqa: SLF001
-    slow._constant_prefix = None  # noqa: SLF001 (hash every record's prefix)
-    record = {"id": "r1", "text": text, "n": n}
-    assert [r.body_json for r in fast.requests(record, "x:1")] == [r.body_json for r in slow.requests(record, "x:1")]
+    record = {"id": record_id, "text": text, "n": n}
+    if drop:
+        del record[drop]
+    assert _outcome(Renderer(spec), record) == _outcome(Renderer(spec, fast=False), record)
+
+
+@pytest.mark.parametrize("changes", FAST_PATH_SPECS[:4])
+def test_prompts_of_plain_fields_take_the_fast_path(offline_job: Job, changes: dict) -> None:
+    offline_job.write_spec(changes)
+    renderer = Renderer(load_spec(offline_job.spec_path, check_sample=False))
+    assert renderer.try_fast({"id": "r1", "text": "good", "n": 3}) is not None
