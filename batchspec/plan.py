@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -34,8 +33,15 @@ PAYLOAD_WRAPPER = 32  # bytes around the entries (Anthropic's {"requests":[...]}
 class BatchSlice:
     requests: int
     size: int  # bytes
-    entries: list[bytes] | None = None
-    custom_ids: list[str] | None = None
+
+
+class OversizedRequest(Exception):
+    """A request no batch can hold; ``index`` is its place among the requests split."""
+
+    def __init__(self, index: int, size: int) -> None:
+        super().__init__(index, size)
+        self.index = index
+        self.size = size
 
 
 @dataclass
@@ -83,14 +89,6 @@ class Plan:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def batches(self, model: ModelPlan, *, with_entries: bool) -> Iterator[BatchSlice]:
-        """The batches ``model``'s work splits into, in input order (with their payload entries)."""
-        requests = self.staging.to_send(model.model.label, bodies=with_entries)
-        if with_entries:
-            provider = get_provider(model.model.provider)
-            requests = ((cid, n, provider.batch_entry(cid, body or b"")) for cid, n, body in requests)
-        return split_batches(requests, model.limits, with_entries)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,47 +153,44 @@ def open_staging(spec: JobSpec) -> Staging:
 
 
 def _stage(spec: JobSpec, staging: Staging, keep_bodies: bool) -> int:
-    """Render every record into the staging table. The inserts run in a second thread: SQLite
-    releases the GIL while it writes, so they overlap with rendering the next chunk."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging") as writer:
-        pending: Future[None] | None = None
-        ordinal = 0
-        for rows in _rendered_chunks(spec, keep_bodies):
-            if pending is not None:
-                pending.result()  # one chunk in flight: memory stays bounded
-            pending = writer.submit(staging.add, rows)
-            ordinal = rows[-1][0]
-        if pending is not None:
-            pending.result()
-    return ordinal
+    """Render every record into the staging table, a chunk at a time; returns the record count."""
+    records = 0
+    for records_so_far, rows, bodies in _rendered_chunks(spec, keep_bodies):
+        staging.add(rows, bodies)
+        records = records_so_far
+    return records
 
 
-def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[list[ItemRow]]:
+def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, list[ItemRow], list[bytes] | None]]:
+    """(records so far, their staging rows, the request bodies if kept) a chunk of records at a time."""
     source = source_for(spec)
     renderer = Renderer(spec)
     ordinal = 0
     records = source.records()
     while chunk := list(islice(records, CHUNK)):
         rows: list[ItemRow] = []
+        bodies: list[bytes] = []
         for position, record in chunk:
             ordinal += 1
-            for request in renderer.requests(record, source.where(position)):
+            # The record's place is worked out only when the fast path cannot render it.
+            requests = renderer.try_fast(record) or renderer.requests(record, source.where(position))
+            for model, custom_id, record_id, body, request_hash, size, tokens, prefix in requests:
                 rows.append(
                     (
                         ordinal,
-                        request.model,
-                        request.custom_id,
-                        request.record_id if request.record_id != request.custom_id else None,
-                        request.request_hash,
-                        request.entry_size + ENTRY_SEPARATOR,
-                        request.input_tokens,
-                        request.body_json if keep_bodies else None,
+                        model,
+                        custom_id,
+                        record_id if record_id != custom_id else None,
+                        request_hash,
+                        size + ENTRY_SEPARATOR,
+                        tokens,
                         position,
-                        request.prefix.digest,
-                        request.prefix.tokens,
+                        prefix.digest,
+                        prefix.tokens,
                     )
                 )
-        yield rows
+                bodies.append(body)
+        yield ordinal, rows, bodies if keep_bodies else None
 
 
 def _check_ids(spec: JobSpec, staging: Staging) -> None:
@@ -224,7 +219,14 @@ def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[
             result.send_bytes += row["bytes"]
             result.send_input_tokens += row["tokens"]
     result.output_budget = output_token_budget(model.params)
-    result.batches = list(split_batches(staging.to_send(model.label), result.limits, with_entries=False))
+    try:
+        result.batches = list(split_batches(staging.send_sizes(model.label), result.limits))
+    except OversizedRequest as error:
+        raise InputError(
+            f"the request for custom_id {staging.send_custom_id(model.label, error.index)} is {error.size:,} bytes, "
+            f"more than one batch may hold ({result.limits.max_bytes:,}); shorten that record or raise "
+            "execution.max_bytes_per_batch"
+        ) from None
     result.usage = expected_usage(
         result.send_input_tokens,
         result.output_tokens or 0,
@@ -241,30 +243,20 @@ def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[
     return result
 
 
-def split_batches(
-    requests: Iterator[tuple[str, int, bytes | None]], limits: BatchLimits, with_entries: bool
-) -> Iterator[BatchSlice]:
-    """Cut requests into batches that respect both the count and the byte limit."""
+def split_batches(sizes: Iterable[tuple[int]], limits: BatchLimits) -> Iterator[BatchSlice]:
+    """Cut requests (rows of their payload bytes, in order) into batches within both the count and
+    the byte limit. Raises OversizedRequest for a request no batch can hold."""
     count = size = 0
-    entries: list[bytes] = []
-    ids: list[str] = []
-    for custom_id, nbytes, entry in requests:
+    for index, (nbytes,) in enumerate(sizes):
         if nbytes + PAYLOAD_WRAPPER > limits.max_bytes:
-            raise InputError(
-                f"the request for custom_id {custom_id} is {nbytes:,} bytes, more than one batch may hold "
-                f"({limits.max_bytes:,}); shorten that record or raise execution.max_bytes_per_batch"
-            )
+            raise OversizedRequest(index, nbytes)
         if count and (count >= limits.max_requests or size + nbytes + PAYLOAD_WRAPPER > limits.max_bytes):
-            yield BatchSlice(count, size, entries if with_entries else None, ids if with_entries else None)
+            yield BatchSlice(count, size)
             count = size = 0
-            entries, ids = [], []
         count += 1
         size += nbytes
-        if with_entries:
-            entries.append(entry or b"")
-            ids.append(custom_id)
     if count:
-        yield BatchSlice(count, size, entries if with_entries else None, ids if with_entries else None)
+        yield BatchSlice(count, size)
 
 
 def emit(plan: Plan, directory: Path) -> list[Path]:
@@ -280,8 +272,10 @@ def emit(plan: Plan, directory: Path) -> list[Path]:
     for model_plan in plan.models:
         provider = get_provider(model_plan.model.provider)
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_plan.model.label)
-        for n, batch in enumerate(plan.batches(model_plan, with_entries=True), 1):
+        requests = plan.staging.send_bodies(model_plan.model.label)
+        for n, batch in enumerate(model_plan.batches, 1):  # the split the plan shows, so they agree
+            entries = [provider.batch_entry(custom_id, body) for custom_id, body in islice(requests, batch.requests)]
             path = directory / f"{stem}-batch-{n:04d}{provider.batch_file_suffix}"
-            path.write_bytes(provider.batch_payload(batch.entries or []))
+            path.write_bytes(provider.batch_payload(entries))
             written.append(path)
     return written

@@ -76,7 +76,8 @@ class AnthropicProvider:
         return AnthropicSyncClient(model)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
-        return f'{{"custom_id":"{custom_id}","params":'.encode() + body_json + b"}"
+        # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.
+        return b'{"custom_id":"' + custom_id.encode() + b'","params":' + body_json + b"}"
 
     def batch_payload(self, entries: list[bytes]) -> bytes:
         return b'{"requests":[' + b",\n".join(entries) + b"]}\n"

@@ -8,6 +8,7 @@ from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, 
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
+_ENTRY_MIDDLE = f'","method":"POST","url":"{CHAT_COMPLETIONS}","body":'.encode()  # a batch line, after the custom_id
 
 # Chat completions body fields a spec may set in `params` (streaming cannot be batched).
 KNOWN_PARAMS = frozenset(
@@ -98,11 +99,10 @@ class OpenAIProvider:
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.
-        head = f'{{"custom_id":"{custom_id}","method":"POST","url":"{CHAT_COMPLETIONS}","body":'
-        return head.encode() + body_json + b"}"
+        return b'{"custom_id":"' + custom_id.encode() + _ENTRY_MIDDLE + body_json + b"}"
 
     def batch_payload(self, entries: list[bytes]) -> bytes:
-        return b"".join(entry + b"\n" for entry in entries)
+        return b"\n".join(entries) + b"\n" if entries else b""
 
 
 def is_strict_compatible(schema: Any) -> bool:

@@ -46,7 +46,8 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
             for label, (provider, name) in providers.items():
                 db.execute(
                     "INSERT OR IGNORE INTO requests (request_hash, provider, model_name, body) "
-                    "SELECT request_hash, ?, ?, body FROM plan.items WHERE model = ? AND body IS NOT NULL "
+                    "SELECT i.request_hash, ?, ?, b.body FROM plan.items i JOIN plan.bodies b ON b.item = i.rowid "
+                    "WHERE i.model = ? "
                     "ORDER BY request_hash",  # in key order: appending to the B-tree, not scattering
                     (provider, name, label),
                 )

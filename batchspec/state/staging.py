@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,8 @@ from batchspec.state import responses
 from batchspec.state.schema import MIGRATIONS
 
 # ordinal, model, custom_id, record_id (None when equal to custom_id), request_hash, payload bytes,
-# input tokens, body (for emit/run), position in the input, prefix hash, prefix tokens
-ItemRow = tuple[int, str, str, str | None, str, int, int, bytes | None, int, str, int]
+# input tokens, position in the input, prefix hash, prefix tokens
+ItemRow = tuple[int, str, str, str | None, str, int, int, int, str, int]
 
 # How each staged request compares with the state, most decisive first. {cached} is a condition
 # true when the response cache (or an identical request earlier in this input) answers it.
@@ -49,6 +49,8 @@ CACHED_SQL = """(
     OR EXISTS (SELECT 1 FROM items j WHERE j.model = i.model AND j.request_hash = i.request_hash
                AND j.ordinal < i.ordinal))"""
 SEND_CATEGORIES = ("new", "changed", "pending", "retryable")
+# The condition for a model's requests to send; its parameters are the model, then SEND_CATEGORIES.
+_TO_SEND = f"model = ? AND category IN ({', '.join('?' * len(SEND_CATEGORIES))})"
 
 
 class Staging:
@@ -57,7 +59,8 @@ class Staging:
         self.cache = cache
         self._dir = tempfile.mkdtemp(prefix="batchspec-plan-")
         self.path = Path(self._dir) / "plan.db"
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self._added = 0  # rows in items: the rowid of the last one
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", "cache_size = -65536"):
             self.db.execute(f"PRAGMA {pragma}")
         if state_path is not None and state_path.exists():
@@ -73,9 +76,12 @@ class Staging:
             """CREATE TABLE main.items (
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
                 record_id TEXT, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
-                tokens INTEGER NOT NULL, body BLOB, position INTEGER NOT NULL,
+                tokens INTEGER NOT NULL, position INTEGER NOT NULL,
                 prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL)"""
         )
+        # The request bodies (for emit and run), by the rowid of their item. Apart from the items,
+        # so the scans of the plan's queries do not read them: they are most of the bytes.
+        self.db.execute("CREATE TABLE main.bodies (item INTEGER PRIMARY KEY, body BLOB NOT NULL)")
         self.db.execute("BEGIN")
 
     def close(self) -> None:
@@ -88,8 +94,15 @@ class Staging:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add(self, rows: Iterable[ItemRow]) -> None:
-        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    def add(self, rows: Sequence[ItemRow], bodies: Sequence[bytes] | None = None) -> None:
+        """Stage ``rows`` (and the request body of each, if given, in the same order)."""
+        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if bodies is not None:
+            # items is only ever appended to, so its rowids are 1, 2, 3... in the order of adding.
+            first = self._added + 1
+            numbered = zip(range(first, first + len(bodies)), bodies, strict=True)
+            self.db.executemany("INSERT INTO bodies VALUES (?, ?)", numbered)
+        self._added += len(rows)
 
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
@@ -97,18 +110,37 @@ class Staging:
         if self.cache:
             self.db.execute("CREATE INDEX items_hash ON items (model, request_hash, ordinal)")
         self.db.execute("COMMIT")
+        columns = "i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, i.prefix_hash, i.prefix_tokens"
+        if not self.cache and self._state_is_empty():
+            # A first plan: every request is new, so a view spares copying every row.
+            self.db.execute(
+                f"CREATE VIEW main.classified AS SELECT {columns}, 'new' AS category, NULL AS stored_hash "
+                "FROM items i NOT INDEXED"  # in input order, not through items_key
+            )
+            return
         running = self.db.execute(
             "SELECT 1 FROM state.batches WHERE provider_batch_id IS NOT NULL AND collected_at IS NULL"
         ).fetchone()
         category = CATEGORY_SQL.format(
             cached=CACHED_SQL if self.cache else "0", rejoins=REJOINS_SQL if running else "0"
         )
-        # Classified once (the category is the expensive part), in input order: rowid order.
+        # Classified once (the category is the expensive part), in input order: seq is the rowid.
         self.db.execute(
-            f"CREATE TABLE main.classified AS SELECT i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, "
-            f"i.prefix_hash, i.prefix_tokens, {category} AS category, r.request_hash AS stored_hash "
+            "CREATE TABLE main.classified (seq INTEGER PRIMARY KEY, model TEXT, custom_id TEXT, nbytes INTEGER, "
+            "tokens INTEGER, prefix_hash TEXT, prefix_tokens INTEGER, category TEXT, stored_hash TEXT)"
+        )
+        self.db.execute(
+            f"INSERT INTO main.classified SELECT {columns}, {category}, r.request_hash "
             "FROM items i LEFT JOIN state.records r ON r.model = i.model AND r.custom_id = i.custom_id"
         )
+
+    def _state_is_empty(self) -> bool:
+        """No record, result or batch in the state: nothing to compare this input with."""
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM state.records) OR EXISTS (SELECT 1 FROM state.results) "
+            "OR EXISTS (SELECT 1 FROM state.batch_items)"
+        ).fetchone()
+        return not row[0]
 
     def has_duplicate_custom_ids(self) -> bool:
         """One ordered pass over the index: true when some model has a custom_id twice (a repeated
@@ -146,28 +178,35 @@ class Staging:
 
     def prefixes(self, model: str) -> list[tuple[int, int]]:
         """(requests, prefix tokens) for each stable prompt prefix among the requests to send."""
-        marks = ",".join("?" * len(SEND_CATEGORIES))
         rows = self.db.execute(
-            f"SELECT count(*), max(prefix_tokens) FROM classified WHERE model = ? AND category IN ({marks}) "
-            "AND prefix_tokens > 0 GROUP BY prefix_hash",
+            f"SELECT count(*), max(prefix_tokens) FROM classified WHERE {_TO_SEND} AND prefix_tokens > 0 "
+            "GROUP BY prefix_hash",
             (model, *SEND_CATEGORIES),
         ).fetchall()
         return [(n, tokens) for n, tokens in rows]
 
-    def to_send(self, model: str, *, bodies: bool = False) -> Iterator[tuple[str, int, bytes | None]]:
-        """(custom_id, bytes, request body if asked) of the requests to send for ``model``, in input
-        order (the order rows were added in)."""
-        marks = ",".join("?" * len(SEND_CATEGORIES))
-        if bodies:
-            return self.db.execute(
-                f"SELECT c.custom_id, c.nbytes, i.body FROM classified c JOIN items i ON i.rowid = c.seq "
-                f"WHERE c.model = ? AND c.category IN ({marks}) ORDER BY c.rowid",
-                (model, *SEND_CATEGORIES),
-            )
+    def send_sizes(self, model: str) -> Iterator[tuple[int]]:
+        """(payload bytes,) of each request to send for ``model``, in input order."""
         return self.db.execute(
-            f"SELECT custom_id, nbytes, NULL FROM classified WHERE model = ? AND category IN ({marks}) ORDER BY rowid",
+            f"SELECT nbytes FROM classified WHERE {_TO_SEND} ORDER BY seq", (model, *SEND_CATEGORIES)
+        )
+
+    def send_bodies(self, model: str) -> Iterator[tuple[str, bytes]]:
+        """(custom_id, request body) of each request to send for ``model``, in input order; the
+        bodies were staged only if the plan kept them."""
+        return self.db.execute(
+            f"SELECT c.custom_id, b.body FROM (SELECT seq, custom_id FROM classified WHERE {_TO_SEND}) c "
+            "JOIN bodies b ON b.item = c.seq ORDER BY c.seq",
             (model, *SEND_CATEGORIES),
         )
+
+    def send_custom_id(self, model: str, index: int) -> str:
+        """The custom_id of the request to send at ``index`` (from 0) for ``model``."""
+        row = self.db.execute(
+            f"SELECT custom_id FROM classified WHERE {_TO_SEND} ORDER BY seq LIMIT 1 OFFSET ?",
+            (model, *SEND_CATEGORIES, index),
+        ).fetchone()
+        return str(row[0])
 
     def explain_row(self, model: str, custom_id: str) -> tuple[str, str | None, dict[str, Any] | None]:
         """(category, stored request body, stored record) of one staged request."""
