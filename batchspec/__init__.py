@@ -10,6 +10,11 @@ The command line is a thin layer over this API::
     summary = batchspec.run_job(spec)                # RunSummary; safe to repeat
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from batchspec.errors import (
     AuthError,
     BatchspecError,
@@ -21,11 +26,35 @@ from batchspec.errors import (
     SpecError,
     StateError,
 )
-from batchspec.plan import Plan, build_plan, emit
-from batchspec.runner import RunOptions, RunSummary, run_job
-from batchspec.spec.load import load_spec
-from batchspec.spec.model import JobSpec
 from batchspec.version import __version__
+
+if TYPE_CHECKING:
+    from batchspec.plan import Plan, build_plan, emit
+    from batchspec.runner import RunOptions, RunSummary, run_job
+    from batchspec.spec.load import load_spec
+    from batchspec.spec.model import JobSpec
+
+# Imported on first use, so that a command starts without loading what it does not need (the
+# runner alone is a third of the start-up time of `plan`).
+_LAZY = {
+    "Plan": "batchspec.plan",
+    "build_plan": "batchspec.plan",
+    "emit": "batchspec.plan",
+    "RunOptions": "batchspec.runner",
+    "RunSummary": "batchspec.runner",
+    "run_job": "batchspec.runner",
+    "load_spec": "batchspec.spec.load",
+    "JobSpec": "batchspec.spec.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'batchspec' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "__version__",
