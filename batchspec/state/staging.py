@@ -61,7 +61,9 @@ class Staging:
         self.path = Path(self._dir) / "plan.db"
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self._added = 0  # rows in items: the rowid of the last one
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", "cache_size = -65536"):
+        # A scratch file written once in bulk and then scanned: big pages mean fewer system calls.
+        pragmas = ("page_size = 65536", "journal_mode = OFF", "synchronous = OFF", "temp_store = FILE")
+        for pragma in (*pragmas, "cache_size = -65536"):
             self.db.execute(f"PRAGMA {pragma}")
         if state_path is not None and state_path.exists():
             self.db.execute("ATTACH DATABASE ? AS state", (f"file:{state_path}?mode=ro",))
