@@ -41,14 +41,16 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
     new_has_result = _HAS_RESULT.format(table="items")
     changed_has_result = _HAS_RESULT.format(table="excluded")
     db.execute("ATTACH DATABASE ? AS plan", (str(staging.path),))
+    db.create_function("staged_body", 2, staging.body, deterministic=True)
     try:
         with transaction(db):
             for label, (provider, name) in providers.items():
                 db.execute(
                     "INSERT OR IGNORE INTO requests (request_hash, provider, model_name, body) "
-                    "SELECT i.request_hash, ?, ?, b.body FROM plan.items i JOIN plan.bodies b ON b.item = i.rowid "
-                    "WHERE i.model = ? "
-                    "ORDER BY request_hash",  # in key order: appending to the B-tree, not scattering
+                    # Bodies are read in the order they were staged (NOT INDEXED), then sorted:
+                    # appended to the B-tree in key order, not scattered.
+                    "SELECT request_hash, ?, ?, staged_body(body_at, body_len) FROM plan.items NOT INDEXED "
+                    "WHERE model = ? AND body_at IS NOT NULL ORDER BY request_hash",
                     (provider, name, label),
                 )
             db.execute(
@@ -85,6 +87,7 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
             _rejoin_batches_in_flight(db)
     finally:
         db.execute("DETACH DATABASE plan")
+        db.create_function("staged_body", 2, None)
 
 
 # A batch still running for exactly this record's (new) request, e.g. after an edit was reverted.

@@ -16,6 +16,7 @@ from typing import Any
 
 from batchspec.state import responses
 from batchspec.state.schema import MIGRATIONS
+from batchspec.state.spool import Spool
 
 # ordinal, model, custom_id, record_id (None when equal to custom_id), request_hash, payload bytes,
 # input tokens, position in the input, prefix hash, prefix tokens
@@ -60,7 +61,7 @@ class Staging:
         self._dir = tempfile.mkdtemp(prefix="batchspec-plan-")
         self.path = Path(self._dir) / "plan.db"
         self.db = sqlite3.connect(self.path, isolation_level=None)
-        self._added = 0  # rows in items: the rowid of the last one
+        self.bodies = Spool(Path(self._dir) / "bodies")
         # A scratch file written once in bulk and then scanned: big pages mean fewer system calls.
         pragmas = ("page_size = 65536", "journal_mode = OFF", "synchronous = OFF", "temp_store = FILE")
         for pragma in (*pragmas, "cache_size = -65536"):
@@ -79,15 +80,14 @@ class Staging:
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
                 record_id TEXT, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
                 tokens INTEGER NOT NULL, position INTEGER NOT NULL,
-                prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL)"""
+                prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL,
+                body_at INTEGER, body_len INTEGER)"""  # where the body is in self.bodies, if kept
         )
-        # The request bodies (for emit and run), by the rowid of their item. Apart from the items,
-        # so the scans of the plan's queries do not read them: they are most of the bytes.
-        self.db.execute("CREATE TABLE main.bodies (item INTEGER PRIMARY KEY, body BLOB NOT NULL)")
         self.db.execute("BEGIN")
 
     def close(self) -> None:
         self.db.close()
+        self.bodies.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Staging:
@@ -98,13 +98,19 @@ class Staging:
 
     def add(self, rows: Sequence[ItemRow], bodies: Sequence[bytes] | None = None) -> None:
         """Stage ``rows`` (and the request body of each, if given, in the same order)."""
-        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        if bodies is not None:
-            # items is only ever appended to, so its rowids are 1, 2, 3... in the order of adding.
-            first = self._added + 1
-            numbered = zip(range(first, first + len(bodies)), bodies, strict=True)
-            self.db.executemany("INSERT INTO bodies VALUES (?, ?)", numbered)
-        self._added += len(rows)
+        if bodies is None:
+            self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
+            return
+        at = self.bodies.append(bodies)
+        placed = []
+        for row, body in zip(rows, bodies, strict=True):
+            placed.append((*row, at, len(body)))
+            at += len(body)
+        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
+
+    def body(self, at: int | None, length: int | None) -> bytes | None:
+        """A staged request body, by its ``body_at`` and ``body_len``; None if bodies were not kept."""
+        return None if at is None or length is None else self.bodies.read(at, length)
 
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
@@ -112,7 +118,10 @@ class Staging:
         if self.cache:
             self.db.execute("CREATE INDEX items_hash ON items (model, request_hash, ordinal)")
         self.db.execute("COMMIT")
-        columns = "i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, i.prefix_hash, i.prefix_tokens"
+        columns = (
+            "i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, i.prefix_hash, i.prefix_tokens, "
+            "i.body_at, i.body_len"
+        )
         if not self.cache and self._state_is_empty():
             # A first plan: every request is new, so a view spares copying every row.
             self.db.execute(
@@ -129,7 +138,8 @@ class Staging:
         # Classified once (the category is the expensive part), in input order: seq is the rowid.
         self.db.execute(
             "CREATE TABLE main.classified (seq INTEGER PRIMARY KEY, model TEXT, custom_id TEXT, nbytes INTEGER, "
-            "tokens INTEGER, prefix_hash TEXT, prefix_tokens INTEGER, category TEXT, stored_hash TEXT)"
+            "tokens INTEGER, prefix_hash TEXT, prefix_tokens INTEGER, body_at INTEGER, body_len INTEGER, "
+            "category TEXT, stored_hash TEXT)"
         )
         self.db.execute(
             f"INSERT INTO main.classified SELECT {columns}, {category}, r.request_hash "
@@ -194,13 +204,14 @@ class Staging:
         )
 
     def send_bodies(self, model: str) -> Iterator[tuple[str, bytes]]:
-        """(custom_id, request body) of each request to send for ``model``, in input order; the
-        bodies were staged only if the plan kept them."""
-        return self.db.execute(
-            f"SELECT c.custom_id, b.body FROM (SELECT seq, custom_id FROM classified WHERE {_TO_SEND}) c "
-            "JOIN bodies b ON b.item = c.seq ORDER BY c.seq",
+        """(custom_id, request body) of each request to send for ``model``, in input order. The plan
+        must have kept the bodies."""
+        rows = self.db.execute(
+            f"SELECT custom_id, body_at, body_len FROM classified WHERE {_TO_SEND} ORDER BY seq",
             (model, *SEND_CATEGORIES),
         )
+        read = self.bodies.read
+        return ((custom_id, read(at, length)) for custom_id, at, length in rows)
 
     def send_custom_id(self, model: str, index: int) -> str:
         """The custom_id of the request to send at ``index`` (from 0) for ``model``."""
