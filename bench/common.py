@@ -87,35 +87,46 @@ class Measured:
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    cpu_seconds: float = 0.0  # user + system time of the process
 
 
 # Started by a small launcher process, never straight from this one: a child's maxrss includes the
 # RSS of the process it was forked (or vforked) from, up to its exec, and this process may be big
 # (it hosts the fake API server in run.py).
+# With a CPU number first, the launcher pins itself (and so the command) to that one core.
 _LAUNCHER = """
 import json, os, subprocess, sys, time
+if sys.argv[2] != "-":
+    os.sched_setaffinity(0, {int(sys.argv[2])})
 start = time.perf_counter()
-child = subprocess.Popen(sys.argv[2:])
+child = subprocess.Popen(sys.argv[3:])
 _, status, usage = os.wait4(child.pid, 0)
 seconds = time.perf_counter() - start
 with open(sys.argv[1], "w") as out:
-    json.dump({"seconds": seconds, "maxrss": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, out)
+    json.dump({"seconds": seconds, "maxrss": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status),
+               "cpu": usage.ru_utime + usage.ru_stime}, out)
 """
 
 
-def measure(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
-    """Run ``command`` to completion: its wall time and the peak RSS of that one process (``wait4``)."""
+def measure(
+    command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, cpu: int | None = None
+) -> Measured:
+    """Run ``command`` to completion: its wall time, CPU time and the peak RSS of that one process
+    (``wait4``). ``cpu``: run it on that one core only."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "rusage.json"
         out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            launcher = [sys.executable, "-c", _LAUNCHER, str(report), *command]
+            pin = "-" if cpu is None else str(cpu)
+            launcher = [sys.executable, "-c", _LAUNCHER, str(report), pin, *command]
             subprocess.run(launcher, stdout=stdout, stderr=stderr, env=env, cwd=cwd, check=False)
         if not report.exists():
             sys.exit(f"the measuring launcher failed:\n{_text(err.read_bytes())}")
         usage = json.loads(report.read_text())
         stdout_text, stderr_text = _text(out.read_bytes()), _text(err.read_bytes())
-        return Measured(usage["seconds"], _maxrss_mb(usage["maxrss"]), usage["code"], stdout_text, stderr_text)
+        return Measured(
+            usage["seconds"], _maxrss_mb(usage["maxrss"]), usage["code"], stdout_text, stderr_text, usage["cpu"]
+        )
 
 
 def check(result: Measured, what: str, *, ok: Sequence[int] = (0,)) -> Measured:
