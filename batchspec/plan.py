@@ -274,8 +274,9 @@ def emit(plan: Plan, directory: Path) -> list[Path]:
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_plan.model.label)
         requests = plan.staging.send_bodies(model_plan.model.label)
         for n, batch in enumerate(model_plan.batches, 1):  # the split the plan shows, so they agree
-            entries = [provider.batch_entry(custom_id, body) for custom_id, body in islice(requests, batch.requests)]
             path = directory / f"{stem}-batch-{n:04d}{provider.batch_file_suffix}"
-            path.write_bytes(provider.batch_payload(entries))
+            with path.open("wb", buffering=1 << 20) as out:
+                rows = islice(requests, batch.requests)
+                provider.write_batch_payload(out, (provider.batch_entry(cid, body) for cid, body in rows))
             written.append(path)
     return written

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
 from batchspec.spec.model import CacheSpec, ModelSpec
@@ -79,8 +80,14 @@ class AnthropicProvider:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.
         return b'{"custom_id":"' + custom_id.encode() + b'","params":' + body_json + b"}"
 
-    def batch_payload(self, entries: list[bytes]) -> bytes:
-        return b'{"requests":[' + b",\n".join(entries) + b"]}\n"
+    def write_batch_payload(self, out: BinaryIO, entries: Iterable[bytes]) -> None:
+        out.write(b'{"requests":[')  # the create call's body; the SDK sends the same list
+        separator = b""
+        for entry in entries:
+            out.write(separator)
+            out.write(entry)
+            separator = b",\n"
+        out.write(b"]}\n")
 
 
 def _message(message: RenderedMessage, marker: dict[str, str] | None) -> dict[str, Any]:

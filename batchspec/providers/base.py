@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from batchspec.outcomes import Outcome
 
@@ -50,8 +51,8 @@ class Provider(Protocol):
         """One request of a batch payload, as JSON bytes (``body_json`` is the body's JSON)."""
         ...
 
-    def batch_payload(self, entries: list[bytes]) -> bytes:
-        """The whole batch payload as the provider receives it."""
+    def write_batch_payload(self, out: BinaryIO, entries: Iterable[bytes]) -> None:
+        """Write the whole batch payload, as the provider receives it, to ``out``."""
         ...
 
     def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
@@ -111,3 +112,10 @@ class SyncClient(Protocol):
     async def send(self, custom_id: str, body: dict[str, Any]) -> SyncAnswer: ...
 
     async def close(self) -> None: ...
+
+
+def batch_payload(provider: Provider, entries: Iterable[bytes]) -> bytes:
+    """A batch payload in memory (to upload it)."""
+    buffer = io.BytesIO()
+    provider.write_batch_payload(buffer, entries)
+    return buffer.getvalue()

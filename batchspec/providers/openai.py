@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
 from batchspec.spec.model import CacheSpec, ModelSpec
@@ -101,8 +102,10 @@ class OpenAIProvider:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.
         return b'{"custom_id":"' + custom_id.encode() + _ENTRY_MIDDLE + body_json + b"}"
 
-    def batch_payload(self, entries: list[bytes]) -> bytes:
-        return b"\n".join(entries) + b"\n" if entries else b""
+    def write_batch_payload(self, out: BinaryIO, entries: Iterable[bytes]) -> None:
+        for entry in entries:  # JSON Lines
+            out.write(entry)
+            out.write(b"\n")
 
 
 def is_strict_compatible(schema: Any) -> bool:

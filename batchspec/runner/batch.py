@@ -21,7 +21,7 @@ from batchspec.errors import ProviderError, StateError
 from batchspec.fmt import count
 from batchspec.plan import PAYLOAD_WRAPPER, limits_for
 from batchspec.providers import BatchClient, Provider, get_provider
-from batchspec.providers.base import BatchInfo
+from batchspec.providers.base import BatchInfo, batch_payload
 from batchspec.runner.finish import Finisher
 from batchspec.runner.progress import Progress, Stats
 from batchspec.sources import display_path
@@ -196,7 +196,7 @@ class Engine:
         items: list[tuple[str, str]],
         size: int,
     ) -> None:
-        payload = provider.batch_payload(entries)
+        payload = batch_payload(provider, entries)
         state_batches.record_intent(self.db, local_key, self.run_id, model.label, model.provider, items, size)
         crash_point("after_intent")
         client = self.client(model.label)

@@ -64,7 +64,7 @@ class Staging:
         self.bodies = Spool(Path(self._dir) / "bodies")
         # A scratch file written once in bulk and then scanned: big pages mean fewer system calls.
         pragmas = ("page_size = 65536", "journal_mode = OFF", "synchronous = OFF", "temp_store = FILE")
-        for pragma in (*pragmas, "cache_size = -65536"):
+        for pragma in (*pragmas, "cache_size = -16384"):
             self.db.execute(f"PRAGMA {pragma}")
         if state_path is not None and state_path.exists():
             self.db.execute("ATTACH DATABASE ? AS state", (f"file:{state_path}?mode=ro",))
