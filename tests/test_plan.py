@@ -103,6 +103,14 @@ def test_work_is_split_by_bytes(offline_job: Job) -> None:
     assert all(b["bytes"] <= 1000 for b in plan["batches"])
 
 
+def test_the_request_too_big_for_a_batch_is_named(offline_job: Job) -> None:
+    records = reviews(10)
+    records[6]["text"] = "long " * 300
+    offline_job.write_records(records).write_spec({"execution": {"max_bytes_per_batch": "1KB"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert "the request for custom_id r7 is 1," in result.stderr
+
+
 def test_one_request_bigger_than_a_batch_is_an_error(offline_job: Job) -> None:
     offline_job.write_spec({"execution": {"max_bytes_per_batch": 100}})
     result = offline_job.cli("plan", "job.yaml", expect=2)
@@ -133,6 +141,37 @@ def test_two_models_plan_separately(offline_job: Job) -> None:
     offline_job.cli("plan", "job.yaml", "--emit", "payloads")
     names = sorted(p.name for p in (offline_job.dir / "payloads").iterdir())
     assert names == ["claude-haiku-4-5-batch-0001.json", "gpt-4o-mini-batch-0001.jsonl"]
+    # Each file holds its own model's body for every record, in input order.
+    payloads = offline_job.dir / "payloads"
+    anthropic = json.loads((payloads / names[0]).read_text())["requests"]
+    openai = [json.loads(line) for line in (payloads / names[1]).read_text().splitlines()]
+    question = "Answer with one word: positive, negative or neutral."
+    expected = [(f"r{i}", f"Review: Review number {i}: it works well enough.\n{question}") for i in range(1, 11)]
+    assert [(r["custom_id"], r["params"]["messages"][-1]["content"]) for r in anthropic] == expected
+    assert [r["params"]["model"] for r in anthropic] == ["claude-haiku-4-5"] * 10
+    assert [(r["custom_id"], r["body"]["messages"][-1]["content"]) for r in openai] == expected
+    assert [r["body"]["model"] for r in openai] == ["gpt-4o-mini"] * 10
+
+
+def test_emit_after_a_run_holds_only_what_is_left_to_send(job: Job) -> None:
+    job.run()
+    records = reviews(12)
+    records[3]["text"] = "Edited after the run."
+    job.write_records(records)
+    job.cli("plan", "job.yaml", "--emit", "payloads")
+    lines = (job.dir / "payloads" / "gpt-4o-mini-batch-0001.jsonl").read_text().splitlines()
+    sent = [(r["custom_id"], r["body"]["messages"][-1]["content"]) for r in map(json.loads, lines)]
+    assert sent == [
+        ("r4", "Review: Edited after the run.\nAnswer with one word: positive, negative or neutral."),
+        (
+            "r11",
+            "Review: Review number 11: it works well enough.\nAnswer with one word: positive, negative or neutral.",
+        ),
+        (
+            "r12",
+            "Review: Review number 12: it works well enough.\nAnswer with one word: positive, negative or neutral.",
+        ),
+    ]
 
 
 def test_spec_errors_exit_1_with_detailed_exitcode(offline_job: Job) -> None:
