@@ -41,7 +41,7 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
     new_has_result = _HAS_RESULT.format(table="items")
     changed_has_result = _HAS_RESULT.format(table="excluded")
     db.execute("ATTACH DATABASE ? AS plan", (str(staging.path),))
-    db.create_function("staged_body", 2, staging.body, deterministic=True)
+    db.create_function("staged_body", 2, staging.bodies.read, deterministic=True)
     try:
         with transaction(db):
             for label, (provider, name) in providers.items():

@@ -108,10 +108,6 @@ class Staging:
             at += len(body)
         self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
 
-    def body(self, at: int | None, length: int | None) -> bytes | None:
-        """A staged request body, by its ``body_at`` and ``body_len``; None if bodies were not kept."""
-        return None if at is None or length is None else self.bodies.read(at, length)
-
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
         self.db.execute("CREATE INDEX items_key ON items (model, custom_id)")
