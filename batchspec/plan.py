@@ -1,7 +1,8 @@
 """Plan a job: render every record, diff against the state, split the work into batches, estimate.
 
-``build_plan`` streams the input once; the rendered requests go to a scratch SQLite file (see
-``state.staging``), so memory stays flat however many records there are.
+``build_plan`` streams the input once; the rendered requests go to a scratch SQLite file and
+their bodies to a spool file beside it (see ``state.staging``), so memory stays flat however many
+records there are.
 """
 
 from __future__ import annotations

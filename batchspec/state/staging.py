@@ -1,8 +1,9 @@
 """The plan's scratch table: every rendered request of this input, diffed against the state.
 
 Millions of requests do not fit in memory, so they go to a throwaway SQLite file; the diff and
-the duplicate checks are then single SQL queries. The state file is only ever attached read-only
-here: planning never changes it.
+the duplicate checks are then single SQL queries. The request bodies, most of the bytes and needed
+only by emit and run, go to an append-only spool file instead, so the queries' scans never read
+them. The state file is only ever attached read-only here: planning never changes it.
 """
 
 from __future__ import annotations
