@@ -198,6 +198,7 @@ class Renderer:
             if id_source and spec.input.id_is_template
             else None
         )
+        self._id_parts = simple_parts(env, id_source) if id_source and self._id_template is not None and fast else None
         self._fast = self._fast_path()
 
     def messages(self, record: Mapping[str, Any], where: str) -> tuple[RenderedMessage, ...]:
@@ -219,15 +220,16 @@ class Renderer:
         return BodyTemplate.build(encode, variable)
 
     def _fast_path(self) -> FastPath | None:
-        """All of a record's work in one function, when the id is a plain field, every message is
-        constant or simple and every model's body has a template: the shape of most jobs, and
-        about four times faster than the general path. The function returns None for a record it
-        cannot do (a missing field, an id that is not a string or an integer), and the general
-        path then renders it or says what is wrong."""
-        id_field = self.spec.input.id
+        """All of a record's work in one function, when the id is a field (or text with field holes),
+        every message is constant or simple and every model's body has a template: the shape of
+        most jobs, and about four times faster than the general path. The function returns None
+        for a record it cannot do (a missing field, an id that is not a string or an integer), and
+        the general path then renders it or says what is wrong."""
+        id_field = self.spec.input.id or ("path" if self.spec.input.format == "text" else None)
+        id_parts = self._id_parts
         prefix = self._constant_prefix
         bodies = [self._bodies[m.label] for m, _ in self._models]
-        if self._id_template is not None or id_field is None or prefix is None:
+        if (self._id_template is not None and id_parts is None) or id_field is None or prefix is None:
             return None
         if any(p.constant is None and p.simple is None for p in self._messages) or None in bodies:
             return None
@@ -248,11 +250,16 @@ class Renderer:
         ]
 
         def fast(record: Mapping[str, Any]) -> list[RenderedRequest] | None:
-            record_id = record.get(id_field)
-            if type(record_id) is int:
-                record_id = str(record_id)
-            elif type(record_id) is not str or not record_id.strip():
-                return None
+            if id_parts is not None:
+                record_id = render_simple(id_parts, record)
+                if record_id is None or not (record_id := record_id.strip()):
+                    return None
+            else:
+                record_id = record.get(id_field)
+                if type(record_id) is int:
+                    record_id = str(record_id)
+                elif type(record_id) is not str or not record_id.strip():
+                    return None
             custom_id = custom_id_for(record_id)
             texts: dict[int, str] = {}
             variable_tokens = 0

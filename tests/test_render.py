@@ -172,9 +172,10 @@ def test_templates_cannot_include_files(offline_job: Job) -> None:
     assert "no loader for this environment specified" in result.stderr
 
 
-# The first four take the fast path (one function per record), the rest the general one.
+# The first five take the fast path (one function per record), the rest the general one.
 FAST_PATH_SPECS = [
     {},
+    {"input": {"id": "{{ id }}-{{ n }}"}, "cache": {"prompt_caching": True}},
     {
         "model": {"provider": "anthropic", "name": "claude-haiku-4-5", "params": {"temperature": None}},
         "cache": {"prompt_caching": True},
@@ -250,7 +251,7 @@ def test_fast_rendering_gives_the_same_requests_as_jinja(
     assert _outcome(Renderer(spec), record) == _outcome(Renderer(spec, fast=False), record)
 
 
-@pytest.mark.parametrize("changes", FAST_PATH_SPECS[:4])
+@pytest.mark.parametrize("changes", FAST_PATH_SPECS[:5])
 def test_prompts_of_plain_fields_take_the_fast_path(offline_job: Job, changes: dict) -> None:
     offline_job.write_spec(changes)
     renderer = Renderer(load_spec(offline_job.spec_path, check_sample=False))
