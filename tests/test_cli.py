@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 import batchspec
 from batchspec.providers import provider_names
@@ -78,6 +80,31 @@ def test_a_foreign_sqlite_file_is_refused_and_left_alone(job: Job) -> None:
     result = job.run(expect=2)
     assert "not a batchspec state file" in result.stderr and "it was not changed" in result.stderr
     assert job.state_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"not a database at all", None])
+def test_a_response_cache_that_is_not_one_is_refused_and_left_alone(
+    job: Job, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: bytes | None
+) -> None:
+    cache = job.dir / "cache.db"
+    if content is None:  # another program's SQLite database
+        db = sqlite3.connect(cache)
+        db.execute("CREATE TABLE mine (x)")
+        db.commit()
+        db.close()
+    else:
+        cache.write_bytes(content)
+    before = cache.read_bytes()
+    job.write_spec({"cache": {"responses": True, "responses_path": "cache.db"}})
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    for command in (["plan", "job.yaml"], ["run", "job.yaml", "-q"]):
+        result = job.cli(*command, expect=2)
+        assert f"{cache}: not a batchspec response cache, or damaged" in result.stderr
+        assert "point cache.responses_path elsewhere; it was not changed" in result.stderr
+    assert cache.read_bytes() == before
+    assert list(scratch.iterdir()) == []  # the plan's scratch files are gone too
 
 
 def test_a_truncated_state_file_is_refused(job: Job) -> None:

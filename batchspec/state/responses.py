@@ -14,6 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
+from batchspec.errors import StateError
 from batchspec.state.schema import RESPONSE_CACHE_SCHEMA
 from batchspec.state.store import now, transaction
 
@@ -41,13 +42,21 @@ def ensure(path: Path) -> None:
 
 
 def attach(db: sqlite3.Connection, path: Path | None, *, readonly: bool = False) -> None:
-    """Attach the cache as ``rcache``; without a file (plan before any run), an empty one."""
-    if path is not None and path.exists():
-        db.execute("ATTACH DATABASE ? AS rcache", (f"file:{path}{'?mode=ro' if readonly else ''}",))
-        return
-    if path is not None and not readonly:
-        ensure(path)
-        db.execute("ATTACH DATABASE ? AS rcache", (f"file:{path}",))
+    """Attach the cache as ``rcache``; without a file (plan before any run), an empty one. A file
+    that is not a response cache is a StateError naming it."""
+    if path is not None and (path.exists() or not readonly):
+        try:
+            if not path.exists():
+                ensure(path)
+            db.execute("ATTACH DATABASE ? AS rcache", (f"file:{path}{'?mode=ro' if readonly else ''}",))
+            db.execute("SELECT 1 FROM rcache.responses LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as error:
+            if any(row[1] == ALIAS for row in db.execute("PRAGMA database_list")):
+                db.execute(f"DETACH DATABASE {ALIAS}")
+            raise StateError(
+                f"{path}: not a batchspec response cache, or damaged ({error}); move it away or point "
+                "cache.responses_path elsewhere; it was not changed"
+            ) from None
         return
     db.execute("ATTACH DATABASE ':memory:' AS rcache")
     db.executescript(RESPONSE_CACHE_SCHEMA.replace("EXISTS responses", "EXISTS rcache.responses"))
