@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 BLOCK = 1 << 20  # bytes read at a time: memory use is one block, whatever the file's size
+NEARBY = 1 << 16  # a read this close after the block is taken as reading on: the next block
 
 
 class Spool:
@@ -24,20 +25,31 @@ class Spool:
 
     def append(self, items: Sequence[bytes]) -> int:
         """Append ``items`` one after the other; returns the offset of the first."""
-        data = b"".join(items)
+        data = memoryview(b"".join(items))
         at = self.size
-        os.pwrite(self._fd, data, at)
+        written = 0
+        while written < len(data):  # one call writes at most about 2 GiB
+            written += os.pwrite(self._fd, data[written:], at + written)
         self.size += len(data)
         return at
 
     def read(self, at: int, length: int) -> bytes:
-        """The ``length`` bytes at ``at``. Reading forwards costs a system call per block."""
+        """The ``length`` bytes at ``at``. Reading forwards costs a system call per block, reading in
+        any other order one per call."""
         start = at - self._block_at
-        if start < 0 or start + length > len(self._block):
+        if start >= 0 and start + length <= len(self._block):
+            return self._block[start : start + length]
+        if 0 <= at - (self._block_at + len(self._block)) < NEARBY:
             self._block = os.pread(self._fd, max(length, BLOCK), at)
             self._block_at = at
-            start = 0
-        return self._block[start : start + length]
+            data = self._block[:length]
+        else:  # a jump: a block would mostly be read for nothing
+            data = os.pread(self._fd, length, at)
+        if len(data) != length:
+            raise OSError(f"the plan's body spool ended early: {len(data)} of {length} bytes at {at}")
+        return data
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

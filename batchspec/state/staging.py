@@ -63,6 +63,14 @@ class Staging:
         self.path = Path(self._dir) / "plan.db"
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.bodies = Spool(Path(self._dir) / "bodies")
+        self.kept_bodies = False  # whether any add() came with bodies
+        try:
+            self._create(state_path, response_cache)
+        except BaseException:
+            self.close()  # an unreadable state or cache file: leave no scratch files behind
+            raise
+
+    def _create(self, state_path: Path | None, response_cache: Path | None) -> None:
         # A scratch file written once in bulk and then scanned: big pages mean fewer system calls.
         pragmas = ("page_size = 65536", "journal_mode = OFF", "synchronous = OFF", "temp_store = FILE")
         for pragma in (*pragmas, "cache_size = -16384"):
@@ -75,7 +83,7 @@ class Staging:
                 self.db.executescript(
                     sql.replace("CREATE TABLE ", "CREATE TABLE state.").replace("CREATE INDEX ", "CREATE INDEX state.")
                 )
-        responses.attach(self.db, response_cache if cache else None, readonly=True)
+        responses.attach(self.db, response_cache if self.cache else None, readonly=True)
         self.db.execute(
             """CREATE TABLE main.items (
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
@@ -102,6 +110,7 @@ class Staging:
         if bodies is None:
             self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
             return
+        self.kept_bodies = True
         at = self.bodies.append(bodies)
         placed = []
         for row, body in zip(rows, bodies, strict=True):
