@@ -14,23 +14,27 @@ from typing import Any
 
 import jinja2
 import orjson
-from jinja2 import nodes
+from jinja2 import meta, nodes
 
 Part = tuple[bool, str]  # (is a field name, text)
 
 
 def simple_parts(env: jinja2.Environment, text: str) -> list[Part] | None:
     """The template as literal text and bare ``{{ name }}`` lookups, or None if it does more."""
-    body = env.parse(text).body
+    tree = env.parse(text)
+    body = tree.body
     if not body:
         return []
     if len(body) != 1 or not isinstance(body[0], nodes.Output):
         return None
+    # A name Jinja looks up in the context (the record first, then its globals); not one it
+    # resolves itself, such as ``self``.
+    looked_up = meta.find_undeclared_variables(tree) | set(env.globals)
     parts: list[Part] = []
     for node in body[0].nodes:
         if isinstance(node, nodes.TemplateData):
             parts.append((False, node.data))
-        elif isinstance(node, nodes.Name) and node.ctx == "load":
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in looked_up:
             parts.append((True, node.name))
         else:
             return None

@@ -174,7 +174,7 @@ def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, li
         for position, record in chunk:
             ordinal += 1
             # The record's place is worked out only when the fast path cannot render it.
-            requests = renderer.try_fast(record) or renderer.requests(record, source.where(position))
+            requests = renderer.try_fast(record) or renderer.general_requests(record, source.where(position))
             for model, custom_id, record_id, body, request_hash, size, tokens, prefix in requests:
                 rows.append(
                     (
@@ -262,7 +262,10 @@ def split_batches(sizes: Iterable[tuple[int]], limits: BatchLimits) -> Iterator[
 
 def emit(plan: Plan, directory: Path) -> list[Path]:
     """Write each batch's exact provider payload into ``directory``; returns the files written.
-    Payload files from an earlier emit into the same directory are removed, so none is stale."""
+    Payload files from an earlier emit into the same directory are removed, so none is stale.
+    The plan must have been built with ``keep_bodies=True`` (if it has anything to send)."""
+    if plan.has_work and not plan.staging.kept_bodies:
+        raise ValueError("emit needs the request bodies: build the plan with build_plan(spec, keep_bodies=True)")
     directory.mkdir(parents=True, exist_ok=True)
     for old in (
         *directory.glob("*-batch-[0-9][0-9][0-9][0-9].jsonl"),

@@ -7,6 +7,7 @@ import sys
 import time
 
 import openai
+import pytest
 
 import batchspec
 from batchspec.fakeapi import FakeAPI
@@ -48,6 +49,17 @@ def test_a_job_through_the_python_api(job: Job, fake_api: FakeAPI) -> None:
     assert (summary.done, summary.exit_code, summary.batches_submitted) == (10, batchspec.ExitCode.OK, 1)
     with batchspec.build_plan(spec) as plan:
         assert not plan.has_work
+
+
+def test_emit_needs_a_plan_that_kept_its_bodies(offline_job: Job) -> None:
+    spec = batchspec.load_spec(offline_job.spec_path)
+    out = offline_job.dir / "payloads"
+    with batchspec.build_plan(spec) as plan, pytest.raises(ValueError, match="keep_bodies=True"):
+        batchspec.emit(plan, out)
+    assert not out.exists() or not list(out.iterdir())
+    with batchspec.build_plan(spec, keep_bodies=True) as plan:
+        assert [p.name for p in batchspec.emit(plan, out)] == ["gpt-4o-mini-batch-0001.jsonl"]
+    plan.close()  # closing twice is harmless
 
 
 def test_spec_errors_through_the_python_api(offline_job: Job) -> None:

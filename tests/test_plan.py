@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+from random import Random
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batchspec.state import spool
 from tests.conftest import Job, reviews
 
 
@@ -187,3 +193,34 @@ def test_unknown_model_cost_is_reported_as_unknown_not_zero(offline_job: Job) ->
     assert "estimated cost: unknown (no price for my-finetune" in offline_job.cli("plan", "job.yaml").stdout
     offline_job.write_spec({"pricing": {"my-finetune": {"input": 1.0, "output": 2.0}}})
     assert model_plan(offline_job)["estimated_cost_usd"]["sync"] > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    chunks=st.lists(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=8), min_size=1, max_size=6),
+    order=st.sampled_from(["forward", "backward", "shuffled", "two readers"]),
+    seed=st.randoms(use_true_random=False),
+)
+def test_the_body_spool_reads_back_every_body_in_any_order(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, chunks: list, order: str, seed: Random
+) -> None:
+    """Bodies are appended a chunk at a time and read back forwards (emit), interleaved (two models'
+    files) or in any order; small blocks put block edges everywhere."""
+    monkeypatch.setattr(spool, "BLOCK", 16)
+    monkeypatch.setattr(spool, "NEARBY", 8)
+    bodies = spool.Spool(tmp_path_factory.mktemp("spool") / "bodies")
+    places = []
+    for chunk in chunks:
+        at = bodies.append(chunk)
+        for body in chunk:
+            places.append((at, body))
+            at += len(body)
+    if order == "backward":
+        places.reverse()
+    elif order == "shuffled":
+        seed.shuffle(places)
+    elif order == "two readers":
+        places = places[::2] + places[1::2]
+    assert [bodies.read(at, len(body)) for at, body in places] == [body for _, body in places]
+    bodies.close()
+    bodies.close()

@@ -256,3 +256,14 @@ def test_prompts_of_plain_fields_take_the_fast_path(offline_job: Job, changes: d
     offline_job.write_spec(changes)
     renderer = Renderer(load_spec(offline_job.spec_path, check_sample=False))
     assert renderer.try_fast({"id": "r1", "text": "good", "n": 3}) is not None
+
+
+def test_names_jinja_resolves_itself_are_not_taken_from_the_record(offline_job: Job) -> None:
+    """``{{ self }}`` is Jinja's template reference, whatever the record holds: the fast path must
+    leave it to Jinja, or the custom_id would differ between the two paths."""
+    offline_job.write_spec({"input": {"id": "{{ self }}-{{ id }}"}, "prompt": {"user": "{{ self }} {{ text }}"}})
+    spec = load_spec(offline_job.spec_path, check_sample=False)
+    record = {"self": "mine", "id": "r1", "text": "good"}
+    fast, general = Renderer(spec).requests(record, "x:1"), Renderer(spec, fast=False).requests(record, "x:1")
+    assert fast == general
+    assert "mine" not in fast[0].record_id
