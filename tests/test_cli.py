@@ -36,7 +36,11 @@ def test_schema_command_prints_the_schema_file_with_the_registry_providers(offli
     on_disk = json.loads((ROOT / "schemas" / "batchspec.schema.json").read_text())
     assert printed["$defs"]["model"]["properties"]["provider"]["enum"] == list(provider_names())
     # The file editors read lists the same providers as the registry.
-    assert on_disk["$defs"]["model"]["properties"]["provider"]["enum"] in ([], list(provider_names()))
+    assert on_disk == printed
+    assert (
+        "Who runs the model: " + ", ".join(provider_names()) + "."
+        == printed["$defs"]["model"]["properties"]["provider"]["description"]
+    )
 
 
 def test_every_schema_property_has_a_description() -> None:
