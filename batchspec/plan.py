@@ -22,6 +22,7 @@ from batchspec.spec.checks import duplicate_message
 from batchspec.spec.model import JobSpec, ModelSpec
 from batchspec.state import responses
 from batchspec.state.staging import SEND_CATEGORIES, ItemRow, Staging
+from batchspec.state.store import StateStore
 from batchspec.tokens import output_token_budget
 
 CATEGORIES = ("new", "changed", "pending", "retryable", "cached", "done", "failed", "in_flight")
@@ -148,6 +149,11 @@ def build_plan(spec: JobSpec, *, keep_bodies: bool = False) -> Plan:
 
 
 def open_staging(spec: JobSpec) -> Staging:
+    """The plan's scratch tables, with the job's state (checked like every command checks it) and
+    the response cache attached read-only."""
+    state = StateStore.read(spec.state_path, spec.name)  # a foreign, damaged or newer state: StateError
+    if state is not None:
+        state.close()
     if not spec.cache.responses:
         return Staging(spec.state_path)
     return Staging(spec.state_path, responses.cache_path(spec.cache.responses_path), cache=True)

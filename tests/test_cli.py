@@ -74,6 +74,51 @@ def test_quickstart_runs_offline(tmp_path: Path) -> None:
     assert set(rows[0]) == {"id", "model", "output", "usage", "cost_usd", "product", "text"}
 
 
+def _spoil_state(job: Job, kind: str) -> None:
+    """Leave ``job``'s state file in one of the ways a state file goes wrong."""
+    path = job.state_path
+    if kind in ("empty", "text", "directory", "foreign"):
+        path.parent.mkdir()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("not a database\n")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "foreign":
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE mine (x)")
+        db.commit()
+        db.close()
+    else:
+        job.run()
+        db = sqlite3.connect(path)
+        statement = {
+            "no results table": "DROP TABLE results",
+            "unreadable version": "UPDATE meta SET value = 'abc' WHERE key = 'schema_version'",
+            "newer": "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            "another job": "UPDATE meta SET value = 'other' WHERE key = 'job_name'",
+        }[kind]
+        db.execute(statement)
+        db.commit()
+        db.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    "kind", ["empty", "text", "directory", "foreign", "no results table", "unreadable version", "newer", "another job"]
+)
+def test_a_bad_state_file_is_refused_by_every_command_and_left_alone(job: Job, kind: str) -> None:
+    _spoil_state(job, kind)
+    before = job.state_path.read_bytes() if job.state_path.is_file() else None
+    for command in (["plan"], ["plan", "--json"], ["plan", "--explain", "r1"], ["status"], ["run", "-q"]):
+        result = job.cli(command[0], "job.yaml", *command[1:], expect=2)
+        assert result.stderr.startswith(f"error: {job.state_path}: "), (command, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert (job.state_path.read_bytes() if job.state_path.is_file() else None) == before
+
+
 def test_a_foreign_sqlite_file_is_refused_and_left_alone(job: Job) -> None:
     job.state_path.parent.mkdir()
     db = sqlite3.connect(job.state_path)

@@ -8,6 +8,7 @@ SQLite file, another job's state, or a newer schema is refused with a clear erro
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -189,7 +190,13 @@ def _open_checked(path: Path, job_name: str, *, readonly: bool) -> sqlite3.Conne
             "it was not changed; point --state elsewhere"
         )
     stored = _meta(db)
-    version = int(stored.get("schema_version", "0"))
+    try:
+        version = int(stored.get("schema_version", "0"))
+    except ValueError:
+        version = -1
+    if version < 0:
+        db.close()
+        raise StateError(f"{path}: the state file is damaged (its schema version is unreadable); it was not changed")
     if version > SCHEMA_VERSION:
         db.close()
         raise StateError(
@@ -202,12 +209,21 @@ def _open_checked(path: Path, job_name: str, *, readonly: bool) -> sqlite3.Conne
             f"{path}: holds the state of job '{stored.get('job_name')}', not '{job_name}'; "
             "give this job its own state path"
         )
+    missing = sorted(_tables_up_to(version) - tables)
+    if missing:
+        db.close()
+        raise StateError(f"{path}: the state file is damaged (no table {', '.join(missing)}); it was not changed")
     try:
         db.execute("SELECT count(*) FROM records").fetchone()
     except sqlite3.DatabaseError as error:
         db.close()
         raise StateError(f"{path}: the state file is damaged ({error}); it was not changed") from None
     return db
+
+
+def _tables_up_to(version: int) -> set[str]:
+    """The tables a state of schema ``version`` has."""
+    return {name for v, _, sql in MIGRATIONS if v <= version for name in re.findall(r"CREATE TABLE (\w+)", sql)}
 
 
 def _meta(db: sqlite3.Connection) -> dict[str, Any]:
