@@ -215,3 +215,25 @@ def test_parameters_the_provider_retired_are_named(offline_job: Job) -> None:
         "job.yaml:12:27: model.params.temperature: anthropic's current API does not take "
         "'temperature' (remove it, or put it under extra_params to send it anyway)"
     )
+
+
+@pytest.mark.parametrize(
+    ("rest", "line"),
+    [
+        ("output:\n  path: .batchspec/reviews.db\n", "14:9: output.path: .batchspec/reviews.db is the state file"),
+        ("state:\n  path: s.db\noutput:\n  path: s.db\n", "16:9: output.path: s.db is the state file"),
+        ("output:\n  path: data.jsonl\n", "14:9: output.path: data.jsonl is an input file"),
+        (
+            "output:\n  path: out/r.jsonl\n  errors: ./data.jsonl\n",
+            "15:11: output.errors: data.jsonl is an input file",
+        ),
+        (
+            "cache:\n  responses: true\n  responses_path: c.db\noutput:\n  path: c.db\n",
+            "17:9: output.path: c.db is the response cache",
+        ),
+    ],
+)
+def test_outputs_may_not_overwrite_what_the_job_reads_or_keeps(offline_job: Job, rest: str, line: str) -> None:
+    lines = validate(offline_job, spec_text(rest=rest))
+    assert lines[0].endswith(f"job.yaml:{line}: every run rewrites it (write the output somewhere else)")
+    assert (offline_job.dir / "data.jsonl").stat().st_size > 0

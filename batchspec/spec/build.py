@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import fnmatch
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -67,16 +69,18 @@ class Builder:
         self._check_prices(models, pricing)
         name = data["name"]
         state_path = state_override or self._path(data.get("state", {}).get("path", f".batchspec/{name}.db"))
+        input_spec, output, cache = self._input(), self._output(), self._cache()
+        self._check_output_paths(output, input_spec, state_path, cache)
         return JobSpec(
             name=name,
             spec_path=self.spec_path,
-            input=self._input(),
+            input=input_spec,
             prompt=self._prompt(),
             models=models,
-            output=self._output(),
+            output=output,
             state_path=state_path,
             execution=execution,
-            cache=self._cache(),
+            cache=cache,
             pricing=MappingProxyType(pricing),
             description=data.get("description", ""),
             locator=self.locator,
@@ -325,6 +329,24 @@ class Builder:
             errors_format=errors_format,
             include=tuple(include) if include is not None else None,
         )
+
+    def _check_output_paths(self, output: OutputSpec, input_spec: InputSpec, state: Path, cache: CacheSpec) -> None:
+        """Every run rewrites the outputs: neither may be a file the job reads or keeps."""
+        kept = {os.path.realpath(f"{state}{suffix}"): "the state file" for suffix in ("", "-wal", "-shm", ".lock")}
+        if cache.responses_path is not None:
+            kept[os.path.realpath(cache.responses_path)] = "the response cache"
+        pattern = os.path.realpath(input_spec.resolved)
+        for key, path in (("path", output.path), ("errors", output.errors_path)):
+            real = os.path.realpath(path)
+            what = kept.get(real)
+            if what is None and (real == pattern or fnmatch.fnmatchcase(real, pattern)):
+                what = "an input file"
+            if what is not None:
+                self.error(
+                    ("output", key),
+                    f"{display_path(path)} is {what}: every run rewrites it",
+                    "write the output somewhere else",
+                )
 
     def _check_prices(self, models: tuple[ModelSpec, ...], overrides: Mapping[str, Price]) -> None:
         for i, model in enumerate(models):
