@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,13 +36,32 @@ def report_error(error: BatchspecError) -> None:
 
 
 def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecError], int] | None = None) -> None:
-    """Run a command; a BatchspecError becomes a message and its exit code, never a traceback."""
+    """Run a command; an error becomes a message and an exit code, never a traceback."""
     try:
         code = action()
     except BatchspecError as error:
         report_error(error)
         code = error_code(error) if error_code else error.exit_code
+    except OSError as error:
+        # A file or directory the command had to use: name it and say why, like other bad input.
+        report_error(BatchspecError(os_error_message(error)))
+        code = error_code(BatchspecError("")) if error_code else ExitCode.INVALID
+    except Exception as error:
+        logging.getLogger("batchspec").exception("unexpected error")  # the traceback, with -v or --log-file
+        click.echo(
+            f"error: unexpected {type(error).__name__}: {redact(str(error))} (a bug in batchspec: rerun with "
+            "--verbose for the traceback, and please report it; the state file was not changed by this error)",
+            err=True,
+        )
+        code = ExitCode.INTERNAL
     sys.exit(code)
+
+
+def os_error_message(error: OSError) -> str:
+    """``path: what went wrong`` (both paths for a rename)."""
+    names = [str(n) for n in (error.filename, error.filename2) if n is not None]
+    reason = error.strerror or str(error)
+    return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
 UNTRUSTED = click.option(
@@ -70,11 +90,14 @@ def main(verbose: bool, log_file: Path | None) -> None:
     \b
     Providers: {providers}.
     Exit codes: 0 done · 1 some records failed for good · 2 invalid spec or input ·
-    3 provider or network failure · 75 work still in flight.
+    3 provider or network failure · 75 work still in flight · 70 a bug in batchspec.
     """
     from batchspec.logs import configure
 
-    configure(verbose=verbose, log_file=log_file)
+    try:
+        configure(verbose=verbose, log_file=log_file)
+    except OSError as error:
+        raise click.UsageError(f"--log-file: {os_error_message(error)}") from None
 
 
 main.help = (main.help or "").replace("{providers}", ", ".join(provider_names()))

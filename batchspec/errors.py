@@ -23,6 +23,7 @@ class ExitCode:
     INVALID = 2
     PROVIDER = 3
     IN_FLIGHT = 75
+    INTERNAL = 70  # a bug in batchspec (sysexits' EX_SOFTWARE)
 
 
 @dataclass(frozen=True)

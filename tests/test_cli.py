@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from pathlib import Path
 
@@ -181,3 +183,19 @@ def test_state_from_a_newer_batchspec_is_refused(job: Job) -> None:
     db.close()
     result = job.run(expect=2)
     assert "written by a newer batchspec" in result.stderr and "upgrade batchspec" in result.stderr
+
+
+def test_files_the_command_cannot_write_are_named_without_a_traceback(offline_job: Job) -> None:
+    (offline_job.dir / "f").write_text("a file")
+    result = offline_job.cli("plan", "job.yaml", "--emit", "f/payloads", expect=2)
+    assert result.stderr == "error: f/payloads: Not a directory\n"
+    result = offline_job.cli("--log-file", "f/log.txt", "plan", "job.yaml", expect=2)
+    assert "--log-file: f: File exists" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_html_replaces_only_a_regular_file(job: Job) -> None:
+    job.run()
+    os.mkfifo(job.dir / "report.html")  # like a device: writing must not replace it
+    result = job.cli("report", "job.yaml", "--html", "report.html", expect=2)
+    assert result.stderr == "error: report.html: not a regular file, so it was left alone; choose another path\n"
+    assert stat.S_ISFIFO((job.dir / "report.html").stat().st_mode)

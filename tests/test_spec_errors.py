@@ -237,3 +237,11 @@ def test_outputs_may_not_overwrite_what_the_job_reads_or_keeps(offline_job: Job,
     lines = validate(offline_job, spec_text(rest=rest))
     assert lines[0].endswith(f"job.yaml:{line}: every run rewrites it (write the output somewhere else)")
     assert (offline_job.dir / "data.jsonl").stat().st_size > 0
+
+
+def test_outputs_must_be_files_in_directories(offline_job: Job) -> None:
+    (offline_job.dir / "out").write_text("a file where a directory should be")
+    (offline_job.dir / "errors.jsonl").mkdir()
+    lines = validate(offline_job, spec_text(rest="output:\n  path: out/r.jsonl\n  errors: errors.jsonl\n"))
+    assert lines[0].endswith("job.yaml:14:9: output.path: out is not a directory (fix the path)")
+    assert lines[1].endswith("job.yaml:15:11: output.errors: errors.jsonl is not a regular file (give a file path)")

@@ -15,13 +15,18 @@ from typing import Any
 import orjson
 
 from batchspec.crashpoints import crash_point
+from batchspec.errors import InputError
+from batchspec.sources import display_path
 
 CHUNK = 10_000
 
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path that replaces ``path`` when the block finishes without error."""
+    """A temporary path that replaces ``path`` when the block finishes without error. Only a
+    regular file is replaced: a directory, a device or a pipe there is an InputError."""
+    if path.exists() and not path.is_file():
+        raise InputError(f"{display_path(path)}: not a regular file, so it was left alone; choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

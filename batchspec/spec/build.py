@@ -347,6 +347,10 @@ class Builder:
                     f"{display_path(path)} is {what}: every run rewrites it",
                     "write the output somewhere else",
                 )
+            elif path.exists() and not path.is_file():
+                self.error(("output", key), f"{display_path(path)} is not a regular file", "give a file path")
+            elif blocker := next((d for d in path.parents if d.exists() and not d.is_dir()), None):
+                self.error(("output", key), f"{display_path(blocker)} is not a directory", "fix the path")
 
     def _check_prices(self, models: tuple[ModelSpec, ...], overrides: Mapping[str, Price]) -> None:
         for i, model in enumerate(models):
