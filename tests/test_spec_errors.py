@@ -245,3 +245,15 @@ def test_outputs_must_be_files_in_directories(offline_job: Job) -> None:
     lines = validate(offline_job, spec_text(rest="output:\n  path: out/r.jsonl\n  errors: errors.jsonl\n"))
     assert lines[0].endswith("job.yaml:14:9: output.path: out is not a directory (fix the path)")
     assert lines[1].endswith("job.yaml:15:11: output.errors: errors.jsonl is not a regular file (give a file path)")
+
+
+def test_unknown_filters_and_tests_are_spec_errors_at_their_line(offline_job: Job) -> None:
+    prompt = (
+        "prompt:\n  system: Be brief.\n  user: |\n"
+        "    Review: {{ text | shout }}\n    {% if text is loud %}!{% endif %}\n"
+    )
+    lines = validate(offline_job, spec_text(prompt=prompt))
+    assert lines[0].endswith(
+        "job.yaml:9:5: prompt.user: template syntax error: No filter named 'shout'. (see https://jinja.palletsprojects.com/templates/)"
+    )
+    assert lines[-1] == "1 problem in the spec; nothing was sent."

@@ -28,12 +28,13 @@ def template_diagnostics(spec: JobSpec) -> list[Diagnostic]:
 
 
 def syntax_diagnostics(templates: Iterable[TemplateSource]) -> list[Diagnostic]:
+    """Syntax errors, and what compiling finds (an unknown filter or test), in each template."""
     env = new_environment()
     found = []
     for source in templates:
         try:
-            env.parse(source.text)
-        except jinja2.TemplateSyntaxError as error:
+            env.compile(source.text)
+        except jinja2.TemplateSyntaxError as error:  # TemplateAssertionError too
             found.append(syntax_diagnostic(source, error))
     return found
 
