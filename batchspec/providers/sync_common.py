@@ -26,6 +26,7 @@ class SyncAnswer:
     rate_limited: bool = False  # 429 / overloaded: pause everyone, then try again
     retry_after: float | None = None
     fatal: ProviderError | None = None  # a bad key or an empty account: stop the run
+    unreachable: ProviderError | None = None  # no answer at all (connection trouble, a timeout)
 
 
 def split_kwargs(method: Callable[..., Any], body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,10 +41,11 @@ def split_kwargs(method: Callable[..., Any], body: Mapping[str, Any]) -> tuple[d
 def error_answer(error: Exception, custom_id: str, endpoint: Endpoint) -> SyncAnswer:
     """An SDK exception as an answer: an error outcome, or a reason to pause or to stop."""
     if not isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)):
-        # Connection trouble or a timeout: retryable, costs an attempt.
+        # Connection trouble or a timeout: retryable; the engine decides whether it costs an attempt.
         message = redact(str(error)) or type(error).__name__
         return SyncAnswer(
-            Outcome(custom_id, ERRORED, error_code="connection_error", error_message=message, retryable=True)
+            Outcome(custom_id, ERRORED, error_code="connection_error", error_message=message, retryable=True),
+            unreachable=translate(error, endpoint, "send a request"),
         )
     status = error.status_code
     headers = dict(error.response.headers)

@@ -40,6 +40,8 @@ from batchspec.tokens import output_token_budget
 log = logging.getLogger(__name__)
 CHUNK = 500  # pending records read from the state at a time
 MAX_RATE_LIMITED = 12  # rate-limit answers one request may get before it counts as an attempt
+MAX_UNANSWERED = 4  # times one request may get no answer at all before it counts as an attempt
+UNREACHABLE_STREAK = 16  # requests in a row with no answer at all: the provider is unreachable, stop
 WINDOW_SECONDS = 60.0  # for the requests/s and tokens/min shown
 SHOW_SECONDS = 0.25  # how often the progress line is redrawn
 
@@ -73,6 +75,7 @@ class SyncEngine:
         self.meter = Meter()
         self.stopping = asyncio.Event()
         self.fatal: ProviderError | None = None
+        self.unanswered = 0  # requests in a row that got no answer at all
         self.submitted = 0
         self.counts = queries.record_counts(store.db, run_id)
         self.shown = 0.0
@@ -191,7 +194,7 @@ class _Worker:
     async def handle(self, item: Sendable) -> None:
         body: dict[str, Any] = orjson.loads(item.body)
         estimate = item.input_tokens + self.budget
-        rate_limited = 0
+        rate_limited = unanswered = 0
         attempt = 0
         while not self.engine.stopping.is_set():
             await self.limiter.acquire(estimate)
@@ -203,6 +206,21 @@ class _Worker:
             finally:
                 self.engine.meter.in_flight -= 1
             self.limiter.observe(answer.headers)
+            if answer.unreachable is None:
+                self.engine.unanswered = 0
+            else:
+                # Nothing answered: the provider may be down. That stops the run (exit 3) with the
+                # records still pending, rather than spending every record's attempts on it.
+                self.engine.unanswered += 1
+                unanswered += 1
+                if self.engine.unanswered >= UNREACHABLE_STREAK:
+                    self.engine.fatal = self.engine.fatal or answer.unreachable
+                    self.engine.stopping.set()
+                    return
+                if unanswered < MAX_UNANSWERED:
+                    self.limiter.settle(estimate, 0)  # no answer used no tokens
+                    await asyncio.sleep(min(30.0, 0.5 * 2**unanswered) * random.uniform(0.5, 1.0))
+                    continue
             if answer.fatal is not None:
                 self.engine.fatal = self.engine.fatal or answer.fatal
                 self.engine.stopping.set()
