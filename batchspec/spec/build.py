@@ -71,6 +71,8 @@ class Builder:
         state_path = state_override or self._path(data.get("state", {}).get("path", f".batchspec/{name}.db"))
         input_spec, output, cache = self._input(), self._output(), self._cache()
         self._check_output_paths(output, input_spec, state_path, cache)
+        if self.confined:
+            self._check_confined(state_path if state_override is None else None, cache)
         return JobSpec(
             name=name,
             spec_path=self.spec_path,
@@ -329,6 +331,22 @@ class Builder:
             errors_format=errors_format,
             include=tuple(include) if include is not None else None,
         )
+
+    def _check_confined(self, state: Path | None, cache: CacheSpec) -> None:
+        """An untrusted spec reads no file outside its directory: not as a state, not as a cache
+        (``state`` is None when the operator chose the state file with --state)."""
+        hint = "untrusted specs may only read files beside them"
+        if state is not None and not is_inside(state, self.base):
+            self.error(("state", "path"), f"{display_path(state)} is outside the spec's directory", hint)
+        if cache.responses and cache.responses_path is None:
+            self.error(
+                ("cache", "responses"),
+                "the shared response cache is outside the spec's directory",
+                f"{hint}: set cache.responses_path to a file beside the spec",
+            )
+        elif cache.responses_path is not None and not is_inside(cache.responses_path, self.base):
+            outside = f"{display_path(cache.responses_path)} is outside the spec's directory"
+            self.error(("cache", "responses_path"), outside, hint)
 
     def _check_output_paths(self, output: OutputSpec, input_spec: InputSpec, state: Path, cache: CacheSpec) -> None:
         """Every run rewrites the outputs: neither may be a file the job reads or keeps."""
