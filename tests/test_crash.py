@@ -81,7 +81,7 @@ def test_killed_at_a_named_point(crash_job: Job, fake_api: FakeAPI, point: str) 
 
 
 def test_killed_at_random_moments(crash_job: Job, fake_api: FakeAPI) -> None:
-    fake_api.config.processing_seconds = 1.0  # a run lasts a few seconds: room for kills at any step
+    fake_api.config.processing_seconds = 2.0  # a run lasts several seconds: room for kills at any step
     rng = random.Random(20261125)
     kills = 0
     records = RECORDS
