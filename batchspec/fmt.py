@@ -15,8 +15,14 @@ def count(n: int, noun: str) -> str:
 
 
 def usd(value: float | None) -> str:
+    """``$1,234.50``; small amounts to two significant digits (``$0.0042``); negative amounts
+    (a saving that turned out a loss) as ``-$0.31``."""
     if value is None:
         return "unknown"
+    if not math.isfinite(value):
+        return f"${value}"
+    if value < 0:
+        return "-" + usd(-value)
     if value == 0:
         return "$0.00"
     if value < 0.01:  # two significant digits of a small amount: $0.0042, $0.000027

@@ -257,3 +257,24 @@ def test_unknown_filters_and_tests_are_spec_errors_at_their_line(offline_job: Jo
         "job.yaml:9:5: prompt.user: template syntax error: No filter named 'shout'. (see https://jinja.palletsprojects.com/templates/)"
     )
     assert lines[-1] == "1 problem in the spec; nothing was sent."
+
+
+def test_parameter_values_and_non_numbers_are_checked(offline_job: Job) -> None:
+    model = (
+        "model:\n  provider: openai\n  name: gpt-4o-mini\n"
+        "  params: {max_tokens: -5, temperature: hot}\n  extra_params: {messages: 5}\n"
+    )
+    rest = "execution:\n  max_cost_usd: .nan\noutput:\n  path: out/results.jsonl\n"
+    lines = validate(offline_job, spec_text(model=model, rest=rest))
+    expected = [
+        "job.yaml:12:24: model.params.max_tokens: params.max_tokens must be a whole number of tokens, at least 1, "
+        "not -5 (see the provider's API reference)",
+        "job.yaml:12:41: model.params.temperature: params.temperature must be a number from 0 to 2, not 'hot' "
+        "(see the provider's API reference)",
+        "job.yaml:13:18: model.extra_params.messages: batchspec writes 'messages' itself "
+        "(set it through the model and prompt sections)",
+        "job.yaml:15:17: execution.max_cost_usd: nan is not a number batchspec can use (write a finite number)",
+        "4 problems in the spec; nothing was sent.",
+    ]
+    assert len(lines) == len(expected)
+    assert all(line.endswith(text) for line, text in zip(lines, expected, strict=True)), lines

@@ -30,6 +30,7 @@ from batchspec.spec.model import (
     RateLimits,
     TemplateSource,
 )
+from batchspec.spec.params import OWN_FIELDS, param_problem
 from batchspec.spec.units import parse_duration, parse_size
 from batchspec.spec.yamlsrc import Locator
 
@@ -223,6 +224,15 @@ class Builder:
                     hint,
                     at_key=True,
                 )
+            elif problem := param_problem(key, params[key]):
+                self.error((*path, "params", key), problem, "see the provider's API reference")
+        for key in sorted(OWN_FIELDS & set(block.get("extra_params", {}))):
+            self.error(
+                (*path, "extra_params", key),
+                f"batchspec writes '{key}' itself",
+                "set it through the model and prompt sections",
+                at_key=True,
+            )
         for key in sorted(provider.required_params - set(params) - set(block.get("extra_params", {}))):
             self.error((*path, "params"), f"{provider.name} requires params.{key}", "e.g. params: {max_tokens: 1024}")
         if params.get("n", 1) != 1:

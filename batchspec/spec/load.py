@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,7 @@ def load_spec(
     _check_version(data, locator)
     environment = UNTRUSTED if untrusted else (os.environ if environ is None else environ)
     data, errors = substitute(data, locator, environment)
+    errors += _non_finite(data, locator, ())
     errors += schema_diagnostics(data, locator)
     builder = Builder(data, locator, spec_path, confined=untrusted)
     if errors:
@@ -98,3 +100,14 @@ def _check_version(data: Any, locator: Locator) -> None:
             else "use `version: 1`"
         )
         raise SpecError([locator.diagnostic(("version",), f"unsupported spec version {version!r}", hint)])
+
+
+def _non_finite(value: Any, locator: Locator, path: tuple[str | int, ...]) -> list[Diagnostic]:
+    """YAML's .nan and .inf pass every range check in the schema (NaN compares false): refuse them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [locator.diagnostic(path, f"{value} is not a number batchspec can use", "write a finite number")]
+    if isinstance(value, dict):
+        return [d for key, item in value.items() for d in _non_finite(item, locator, (*path, key))]
+    if isinstance(value, list):
+        return [d for i, item in enumerate(value) for d in _non_finite(item, locator, (*path, i))]
+    return []
