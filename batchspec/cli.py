@@ -47,10 +47,11 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
         report_error(BatchspecError(os_error_message(error)))
         code = error_code(BatchspecError("")) if error_code else ExitCode.INVALID
     except Exception as error:
-        logging.getLogger("batchspec").exception("unexpected error")  # the traceback, with -v or --log-file
+        # The traceback goes to the log (-v or --log-file), never to a plain run's terminal.
+        logging.getLogger("batchspec").debug("unexpected error", exc_info=True)
         click.echo(
             f"error: unexpected {type(error).__name__}: {redact(str(error))} (a bug in batchspec: rerun with "
-            "--verbose for the traceback, and please report it; the state file was not changed by this error)",
+            "--verbose for the traceback, and please report it; the state file is consistent: a rerun goes on from it)",
             err=True,
         )
         code = ExitCode.INTERNAL

@@ -153,17 +153,18 @@ class Source:
         except (OSError, LookupError) as error:
             raise InputError(f"{self.display}: cannot read: {error}") from None
         with handle:
-            reader = csv.reader(handle, delimiter=delimiter)
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
             try:
                 yield from self._csv_rows(reader)
-            except UnicodeDecodeError as error:
-                raise InputError(
-                    f"{self.display}:{reader.line_num + 1}: not {self.encoding} text ({error.reason})"
-                ) from None
+            except UnicodeError as error:
+                reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
+                raise InputError(f"{self.display}:{reader.line_num + 1}: not {self.encoding} text ({reason})") from None
             except csv.Error as error:
                 raise InputError(f"{self.display}:{reader.line_num}: malformed CSV: {error}") from None
 
     def _csv_rows(self, reader: Any) -> Iterator[Record]:
+        # strict: a quote left open at the end of the file is an error, not one field swallowing
+        # every line after it.
         header = next(reader, None)
         if header is None:
             return
@@ -178,7 +179,16 @@ class Source:
             seen.add(name)
         width = len(header)
         start = reader.line_num + 1
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows, None)
+            except csv.Error as error:
+                if "unexpected end of data" in str(error):
+                    raise InputError(f"{self.display}:{start}: a quoted field is never closed") from None
+                raise
+            if row is None:
+                return
             if row:
                 if len(row) != width:
                     raise InputError(
@@ -197,26 +207,47 @@ class Source:
             raise InputError(f"{self.display}: not a readable Parquet file: {error}") from None
         number = 0
         with parquet:
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+            while True:
+                try:
+                    batch = next(batches, None)
+                except (pa.ArrowException, OSError) as error:
+                    raise InputError(f"{self.display}: damaged after row {number}: {error}") from None
+                if batch is None:
+                    return
                 for row in batch.to_pylist():
                     number += 1
                     yield number, row
 
     def _text(self) -> Iterator[Record]:
         for index, path in enumerate(self.text_files(), 1):
+            name = self._relative(path)
+            if not _is_utf8(name):
+                shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                raise InputError(f"{shown}: the file name is not UTF-8 (rename the file)")
             try:
                 text = path.read_text(encoding=self.encoding)
-            except UnicodeDecodeError as error:
-                raise InputError(f"{self._relative(path)}: not {self.encoding} text ({error.reason})") from None
+            except UnicodeError as error:
+                reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
+                raise InputError(f"{name}: not {self.encoding} text ({reason})") from None
             except OSError as error:
                 raise InputError(f"{self._relative(path)}: cannot read: {error.strerror}") from None
-            yield index, {"path": self._relative(path), "name": path.name, "text": text}
+            yield index, {"path": name, "name": path.name, "text": text}
 
     def _relative(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.base_dir.resolve()).as_posix()
         except ValueError:
             return path.as_posix()
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a str holding undecodable bytes (file names the OS gave as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def source_for(spec: JobSpec) -> Source:

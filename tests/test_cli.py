@@ -199,3 +199,19 @@ def test_report_html_replaces_only_a_regular_file(job: Job) -> None:
     result = job.cli("report", "job.yaml", "--html", "report.html", expect=2)
     assert result.stderr == "error: report.html: not a regular file, so it was left alone; choose another path\n"
     assert stat.S_ISFIFO((job.dir / "report.html").stat().st_mode)
+
+
+def test_a_bug_is_one_line_with_exit_70_and_the_traceback_only_in_the_log(
+    offline_job: Job, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("something batchspec did not expect")
+
+    monkeypatch.setattr("batchspec.commands.plan.plan_command", broken)
+    result = offline_job.cli("plan", "job.yaml", expect=70)
+    assert result.stderr == (
+        "error: unexpected RuntimeError: something batchspec did not expect (a bug in batchspec: rerun with "
+        "--verbose for the traceback, and please report it; the state file is consistent: a rerun goes on from it)\n"
+    )
+    offline_job.cli("--log-file", "log.txt", "plan", "job.yaml", expect=70)
+    assert "Traceback" in (offline_job.dir / "log.txt").read_text()

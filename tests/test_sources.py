@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -106,3 +109,42 @@ def test_undecodable_text(offline_job: Job) -> None:
     assert "data.csv" in result.stderr and "not utf-8 text" in result.stderr
     offline_job.write_spec({"input": {"encoding": "latin-1"}})
     assert counts(offline_job) == {"records": 1, "new": 1}
+
+
+def test_a_quote_left_open_names_the_row_it_opens(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text('id,text\n1,fine\n2,"never closed\n3,swallowed\n', "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.csv:3: a quoted field is never closed\n"
+
+
+def test_encodings_that_do_not_fit_are_named(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text("id,text\n1,a\n", "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv", "encoding": "utf-16"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.csv:1: not utf-16 text (UTF-16 stream does not start with BOM)\n"
+    offline_job.write_spec({"input": {"encoding": "rot13"}})
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert "input.encoding: unknown text encoding 'rot13' (e.g. utf-8, latin-1, utf-16)" in result.stderr
+
+
+def test_a_damaged_parquet_page_names_the_file(offline_job: Job) -> None:
+    path = offline_job.dir / "data.parquet"
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(1000)], "text": ["t" * 50] * 1000}), path)
+    data = bytearray(path.read_bytes())
+    data[4:60] = b"\xff" * 56  # the first page header; the footer still says where everything is
+    path.write_bytes(bytes(data))
+    offline_job.write_spec({"input": {"path": "data.parquet"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr.startswith("error: data.parquet: damaged after row 0: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8(offline_job: Job) -> None:
+    docs = offline_job.dir / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("fine", "utf-8")
+    (Path(os.fsdecode(bytes(docs) + b"/bad\xffname.txt"))).write_text("text", "utf-8")
+    offline_job.write_spec({"input": {"path": "docs/*.txt", "id": None}, "prompt": {"user": "{{ text }}"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: docs/bad\ufffdname.txt: the file name is not UTF-8 (rename the file)\n"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from batchspec import SpecError, load_spec
 from tests.conftest import Job
 
 
@@ -278,3 +280,27 @@ def test_parameter_values_and_non_numbers_are_checked(offline_job: Job) -> None:
     ]
     assert len(lines) == len(expected)
     assert all(line.endswith(text) for line, text in zip(lines, expected, strict=True)), lines
+
+
+def test_values_out_of_any_sensible_range(offline_job: Job) -> None:
+    rest = "execution:\n  poll_interval: 400d\noutput:\n  path: out/results.jsonl\n"
+    lines = validate(offline_job, spec_text(rest=rest))
+    assert lines[0].endswith("job.yaml:14:18: execution.poll_interval: longer than a year: '400d' (e.g. 60s, 5m)")
+    lines = validate(
+        offline_job, spec_text(input="input:\n  path: data.jsonl\n  id: id\n  limit: 99999999999999999999\n")
+    )
+    assert lines[0].endswith("job.yaml:6:10: input.limit: must be at most 9007199254740991")
+
+
+def test_yaml_nested_too_deeply(offline_job: Job) -> None:
+    lines = validate(offline_job, "version: 1\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert lines[0].endswith("job.yaml:1:1: invalid YAML: nested too deeply (a spec is a few levels deep)")
+
+
+def test_an_environment_value_that_is_not_utf8(offline_job: Job) -> None:
+    offline_job.spec_path.write_text(spec_text(head="version: 1\nname: reviews\ndescription: ${ODD}\n"), "utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(offline_job.spec_path, environ={"ODD": os.fsdecode(b"caf\xe9")})
+    assert str(caught.value.diagnostics[0]).endswith(
+        "job.yaml:3:14: description: environment variable ODD is not UTF-8 text (fix its value)"
+    )

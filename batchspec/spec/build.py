@@ -117,13 +117,19 @@ class Builder:
                 "use .jsonl, .ndjson, .csv, .tsv, .parquet or a glob like docs/*.txt, or set input.format",
             )
             fmt = "jsonl"
+        encoding = raw.get("encoding", "utf-8")
+        try:
+            "".encode(encoding)  # also refuses codecs that are not text encodings (rot13, base64)
+        except LookupError:
+            self.error(("input", "encoding"), f"unknown text encoding '{encoding}'", "e.g. utf-8, latin-1, utf-16")
+            encoding = "utf-8"
         spec = InputSpec(
             path=path,
             resolved=self._path(path),
             format=fmt,
             id=raw.get("id"),
             limit=raw.get("limit"),
-            encoding=raw.get("encoding", "utf-8"),
+            encoding=encoding,
         )
         source = Source(
             spec.resolved,
@@ -277,12 +283,17 @@ class Builder:
                     f"{model.provider} accepts at most {limits.hard_max_bytes // 1_000_000} MB per batch",
                 )
         rates = raw.get("rate_limits", {})
+        try:
+            poll_interval = parse_duration(raw.get("poll_interval", 60))
+        except ValueError as error:
+            self.error(("execution", "poll_interval"), str(error), "e.g. 60s, 5m")
+            poll_interval = 60.0
         return ExecutionSpec(
             mode=raw.get("mode", "batch"),
             max_requests_per_batch=max_requests,
             max_bytes_per_batch=max_bytes,
             max_concurrent_batches=raw.get("max_concurrent_batches", 4),
-            poll_interval=parse_duration(raw.get("poll_interval", 60)),
+            poll_interval=poll_interval,
             max_attempts=raw.get("max_attempts", 3),
             rate_limits=RateLimits(rates.get("requests_per_minute"), rates.get("tokens_per_minute")),
             concurrency=raw.get("concurrency", 32),

@@ -72,4 +72,10 @@ def _resolve(
             )
         )
         return match.group(0)
-    return environ[name]
+    value = environ[name]
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the OS could not decode, kept as surrogate escapes
+        errors.append(locator.diagnostic(path, f"environment variable {name} is not UTF-8 text", "fix its value"))
+        return match.group(0)
+    return value

@@ -6,6 +6,7 @@ numbers. Decimal units are powers of 1000 (a provider's "100 MB" limit is the sm
 
 from __future__ import annotations
 
+import math
 import re
 
 SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$"
@@ -35,13 +36,20 @@ def parse_size(value: int | str) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
+MAX_SECONDS = 31_536_000  # a year: longer than any wait batchspec makes sense of
+
+
 def parse_duration(value: int | float | str) -> float:
     """Seconds in ``value``; a number is already seconds."""
     if isinstance(value, (int, float)):
-        return float(value)
-    if not re.match(DURATION_PATTERN, value):
+        seconds = float(value) if abs(value) <= MAX_SECONDS else math.inf
+    elif not re.match(DURATION_PATTERN, value):
         raise ValueError(f"not a duration: {value!r}")
-    return sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(value))
+    else:
+        seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(value))
+    if not seconds <= MAX_SECONDS:
+        raise ValueError(f"longer than a year: {value!r}")
+    return seconds
 
 
 def format_bytes(size: int) -> str:

@@ -97,6 +97,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
         raise SpecError([Diagnostic(file, 1, 1, "", message)]) from None
     except yaml.YAMLError as error:
         raise SpecError([Diagnostic(file, 1, 1, "", f"invalid YAML: {error}")]) from None
+    except RecursionError:
+        raise SpecError(
+            [Diagnostic(file, 1, 1, "", "invalid YAML: nested too deeply", "a spec is a few levels deep")]
+        ) from None
     finally:
         loader.dispose()
 
