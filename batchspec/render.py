@@ -157,7 +157,7 @@ class _Part:
         template.globals = dict(template.globals)
         constant = None
         if not meta.find_undeclared_variables(env.parse(source.text)):
-            constant = RenderedMessage(role, _render(template, {}, source, "the spec"), cache)
+            constant = RenderedMessage(role, _render(template, {}, source, f"{source.file}:{source.line}"), cache)
         return cls(role, cache, source, template, constant, simple_parts(env, source.text))
 
     def render(self, record: Mapping[str, Any], where: str) -> RenderedMessage:

@@ -138,6 +138,14 @@ class Source:
                 try:
                     value = orjson.loads(line.rstrip(b"\r\n"))
                 except orjson.JSONDecodeError as error:
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError as bad:
+                        byte = line[bad.start]
+                        raise InputError(
+                            f"{self.display}:{number}: not UTF-8 text (byte 0x{byte:02x} at column {bad.start + 1}); "
+                            "JSON Lines files are UTF-8"
+                        ) from None
                     detail = f"{error.msg} at column {error.colno}"
                     raise InputError(f"{self.display}:{number}: not valid JSON: {detail}") from None
                 if not isinstance(value, dict):

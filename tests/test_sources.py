@@ -148,3 +148,9 @@ def test_a_file_name_that_is_not_utf8(offline_job: Job) -> None:
     offline_job.write_spec({"input": {"path": "docs/*.txt", "id": None}, "prompt": {"user": "{{ text }}"}})
     result = offline_job.cli("plan", "job.yaml", expect=2)
     assert result.stderr == "error: docs/bad\ufffdname.txt: the file name is not UTF-8 (rename the file)\n"
+
+
+def test_jsonl_that_is_not_utf8(offline_job: Job) -> None:
+    (offline_job.dir / "data.jsonl").write_bytes(b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "caf\xe9"}\n')
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.jsonl:2: not UTF-8 text (byte 0xe9 at column 25); JSON Lines files are UTF-8\n"

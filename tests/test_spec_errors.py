@@ -304,3 +304,36 @@ def test_an_environment_value_that_is_not_utf8(offline_job: Job) -> None:
     assert str(caught.value.diagnostics[0]).endswith(
         "job.yaml:3:14: description: environment variable ODD is not UTF-8 text (fix its value)"
     )
+
+
+def test_a_record_id_of_the_wrong_type_is_reported_at_input_id(offline_job: Job) -> None:
+    offline_job.write_records([{"id": 1.5, "text": "a"}])
+    lines = validate(offline_job, spec_text())
+    assert lines[0].endswith(
+        "job.yaml:5:7: input.id: the record's id is float, not a string or an integer (the record at data.jsonl:1)"
+    )
+
+
+def test_a_template_that_fails_without_any_record_names_its_line(offline_job: Job) -> None:
+    prompt = "prompt:\n  system: '{{ 1 / 0 }}'\n  user: '{{ text }}'\n"
+    offline_job.spec_path.write_text(spec_text(prompt=prompt), "utf-8")
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert result.stderr == "error: job.yaml:7: prompt.system: template error: ZeroDivisionError: division by zero\n"
+
+
+def test_base_urls_that_do_not_parse(offline_job: Job) -> None:
+    model = "model:\n  provider: openai\n  name: gpt-4o-mini\n  base_url: 'http://[::1'\n"
+    lines = validate(offline_job, spec_text(model=model))
+    assert lines[0].endswith(
+        "job.yaml:12:13: model.base_url: not a valid URL: Invalid IPv6 URL (e.g. http://localhost:8000/v1)"
+    )
+
+
+def test_a_template_file_that_is_a_pipe_is_refused_not_read_forever(offline_job: Job) -> None:
+    os.mkfifo(offline_job.dir / "prompt.txt")
+    prompt = "prompt:\n  user_file: prompt.txt\n"
+    lines = validate(offline_job, spec_text(prompt=prompt))
+    assert lines[0].endswith(
+        "job.yaml:7:14: prompt.user_file: template file prompt.txt cannot be read (prompt.txt is not a regular file) "
+        "(paths are relative to the spec)"
+    )

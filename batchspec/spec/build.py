@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import fnmatch
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -178,6 +179,8 @@ class Builder:
             )
             return TemplateSource("", display_path(path), 1, "prompt.user_file")
         try:
+            if path.exists() and not path.is_file():  # a directory, or a pipe or device read forever
+                raise OSError(f"{value} is not a regular file")
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
@@ -261,7 +264,7 @@ class Builder:
             label=block.get("label", block["name"]),
             params=MappingProxyType(params),
             extra_params=MappingProxyType(dict(block.get("extra_params", {}))),
-            base_url=block.get("base_url"),
+            base_url=self._base_url(block.get("base_url"), (*path, "base_url")),
             api_key_env=block.get("api_key_env", provider.default_api_key_env),
             response_schema=MappingProxyType(schema) if schema is not None else None,
         )
@@ -352,6 +355,20 @@ class Builder:
             errors_format=errors_format,
             include=tuple(include) if include is not None else None,
         )
+
+    def _base_url(self, value: str | None, path: tuple[str | int, ...]) -> str | None:
+        """The URL as written, once it parses (the SDKs fail on a bad one only when sending)."""
+        if value is None:
+            return None
+        try:
+            parsed = urllib.parse.urlsplit(value)
+            parsed.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError as error:
+            self.error(path, f"not a valid URL: {error}", "e.g. http://localhost:8000/v1")
+            return value
+        if not parsed.hostname:
+            self.error(path, "the URL has no host", "e.g. http://localhost:8000/v1")
+        return value
 
     def _check_confined(self, state: Path | None, cache: CacheSpec) -> None:
         """An untrusted spec reads no file outside its directory: not as a state, not as a cache

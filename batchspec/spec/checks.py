@@ -51,8 +51,13 @@ def sample_diagnostics(spec: JobSpec) -> list[Diagnostic]:
         try:
             renderer.requests(record, where(position))
         except RenderError as error:
-            source = next((t for t in _templates(spec) if t.key == error.key), spec.prompt.messages[-1].content)
-            return [_at(spec, source, f"{error.detail} (the record at {error.where})")]
+            message = f"{error.detail} (the record at {error.where})"
+            source = next((t for t in _templates(spec) if t.key == error.key), None)
+            if source is not None:
+                return [_at(spec, source, message)]
+            if error.key == "input.id" and spec.locator is not None:  # a plain field name, not a template
+                return [spec.locator.diagnostic(("input", "id"), message)]
+            return [_at(spec, spec.prompt.messages[-1].content, message)]
     return found
 
 

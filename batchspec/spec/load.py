@@ -42,6 +42,8 @@ def load_spec(
     display = str(path)
     spec_path = Path(path).absolute()
     try:
+        if spec_path.exists() and not spec_path.is_file():  # a directory, or a pipe read forever
+            raise OSError("not a regular file")
         text = spec_path.read_text("utf-8")
     except FileNotFoundError:
         raise SpecError([Diagnostic(display, 0, 0, "", "no such spec file")]) from None
