@@ -73,8 +73,8 @@ UNTRUSTED = click.option(
 )
 
 
-def load(spec: Path, state: Path | None, *, untrusted: bool = False) -> JobSpec:
-    job = load_spec(spec, state_path=state, untrusted=untrusted)
+def load(spec: Path, state: Path | None, *, untrusted: bool = False, reads_input: bool = True) -> JobSpec:
+    job = load_spec(spec, state_path=state, untrusted=untrusted, check_input=reads_input)
     for warning in job.warnings:
         click.echo(f"warning: {warning}", err=True)
     return job
@@ -205,7 +205,7 @@ def status(spec: Path, state: Path | None, as_json: bool) -> None:
     """Show SPEC's batches, record counts, tokens and cost so far."""
     from batchspec.commands.status import status_command
 
-    run_guarded(lambda: status_command(load(spec, state), as_json=as_json))
+    run_guarded(lambda: status_command(load(spec, state, reads_input=False), as_json=as_json))
 
 
 @main.command()
@@ -257,4 +257,4 @@ def report(spec: Path, state: Path | None, html_path: Path | None, as_json: bool
     """Totals, cost and savings, error rate by code, and batch latency for SPEC."""
     from batchspec.commands.report import report_command
 
-    run_guarded(lambda: report_command(load(spec, state), html_path=html_path, as_json=as_json))
+    run_guarded(lambda: report_command(load(spec, state, reads_input=False), html_path=html_path, as_json=as_json))

@@ -215,3 +215,11 @@ def test_a_bug_is_one_line_with_exit_70_and_the_traceback_only_in_the_log(
     )
     offline_job.cli("--log-file", "log.txt", "plan", "job.yaml", expect=70)
     assert "Traceback" in (offline_job.dir / "log.txt").read_text()
+
+
+def test_status_and_report_work_without_the_input(job: Job) -> None:
+    job.run()
+    (job.dir / "data.jsonl").rename(job.dir / "moved.jsonl")
+    assert "requests: 10 done" in job.cli("status", "job.yaml").stdout
+    assert json.loads(job.cli("report", "job.yaml", "--json").stdout)["records"]["done"] == 10
+    assert "data.jsonl does not exist" in job.cli("plan", "job.yaml", expect=2).stderr

@@ -48,8 +48,17 @@ OUTPUT_FORMATS = {
 class Builder:
     """Builds a JobSpec, collecting every semantic problem instead of stopping at the first."""
 
-    def __init__(self, data: dict[str, Any], locator: Locator, spec_path: Path, *, confined: bool = False) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        locator: Locator,
+        spec_path: Path,
+        *,
+        confined: bool = False,
+        check_input: bool = True,
+    ) -> None:
         self.confined = confined  # untrusted spec: it may only read files inside its own directory
+        self.check_input = check_input  # the input must exist (not for commands that only read the state)
         self.data = data
         self.locator = locator
         self.spec_path = spec_path
@@ -139,7 +148,7 @@ class Builder:
             base_dir=self.base,
             confine=self.base if self.confined else None,
         )
-        problem = source.check_exists()
+        problem = source.check_exists() if self.check_input else None
         if problem:
             self.error(("input", "path"), problem, "paths are relative to the spec file")
         return spec

@@ -30,6 +30,7 @@ def load_spec(
     state_path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     check_sample: bool = True,
+    check_input: bool = True,
     untrusted: bool = False,
 ) -> JobSpec:
     """The validated spec at ``path``; raises SpecError with every problem found.
@@ -38,6 +39,8 @@ def load_spec(
     names (input, template) must be inside the spec's directory, symlinks resolved.
 
     ``check_sample`` also renders the first input records to catch missing template variables.
+    ``check_input=False`` (commands that only read the state: status, report) does not require the
+    input to exist, and does not read it.
     """
     display = str(path)
     spec_path = Path(path).absolute()
@@ -55,7 +58,7 @@ def load_spec(
     data, errors = substitute(data, locator, environment)
     errors += _non_finite(data, locator, ())
     errors += schema_diagnostics(data, locator)
-    builder = Builder(data, locator, spec_path, confined=untrusted)
+    builder = Builder(data, locator, spec_path, confined=untrusted, check_input=check_input)
     if errors:
         broken = {str(locator_path[0]) for locator_path in _paths_of(errors, locator)}
         templates = builder.check_sections(broken)
@@ -65,7 +68,7 @@ def load_spec(
     errors = builder.errors + checks.template_diagnostics(spec)
     if errors:
         raise SpecError(errors)
-    if check_sample:
+    if check_sample and check_input:
         errors = checks.sample_diagnostics(spec)
         if errors:
             raise SpecError(errors)
