@@ -154,6 +154,9 @@ def plan(
     """Show what a run of SPEC would send, in which batches, at what cost."""
     from batchspec.commands.plan import plan_command
 
+    if explain_id is not None and emit_dir is not None:
+        raise click.UsageError("--explain shows one record; --emit writes every batch: give one of them")
+
     def action() -> int:
         job = load(spec, state, untrusted=untrusted)
         result = plan_command(job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id)

@@ -224,3 +224,9 @@ def test_the_body_spool_reads_back_every_body_in_any_order(
     assert [bodies.read(at, len(body)) for at, body in places] == [body for _, body in places]
     bodies.close()
     bodies.close()
+
+
+def test_explain_and_emit_are_not_given_together(offline_job: Job) -> None:
+    result = offline_job.cli("plan", "job.yaml", "--explain", "r1", "--emit", "payloads", expect=2)
+    assert "--explain shows one record; --emit writes every batch: give one of them" in result.stderr
+    assert not (offline_job.dir / "payloads").exists()
