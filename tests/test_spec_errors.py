@@ -337,3 +337,10 @@ def test_a_template_file_that_is_a_pipe_is_refused_not_read_forever(offline_job:
         "job.yaml:7:14: prompt.user_file: template file prompt.txt cannot be read (prompt.txt is not a regular file) "
         "(paths are relative to the spec)"
     )
+
+
+def test_zero_durations_and_sizes_are_refused_not_ignored(offline_job: Job) -> None:
+    rest = "execution:\n  poll_interval: 0s\n  max_bytes_per_batch: 0MB\noutput:\n  path: out/results.jsonl\n"
+    lines = validate(offline_job, spec_text(rest=rest))
+    assert lines[0].endswith("job.yaml:14:18: execution.poll_interval: not more than zero: '0s' (e.g. 60s, 5m)")
+    assert lines[1].endswith("job.yaml:15:24: execution.max_bytes_per_batch: no request fits in 0 bytes (e.g. 100MB)")

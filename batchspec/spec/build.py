@@ -282,6 +282,8 @@ class Builder:
         raw = self.data.get("execution", {})
         max_requests = raw.get("max_requests_per_batch")
         max_bytes = parse_size(raw["max_bytes_per_batch"]) if "max_bytes_per_batch" in raw else None
+        if max_bytes is not None and max_bytes <= 0:
+            self.error(("execution", "max_bytes_per_batch"), "no request fits in 0 bytes", "e.g. 100MB")
         for model in models:
             limits = get_provider(model.provider).limits
             if max_requests is not None and max_requests > limits.hard_max_requests:

@@ -49,6 +49,8 @@ def parse_duration(value: int | float | str) -> float:
         seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(value))
     if not seconds <= MAX_SECONDS:
         raise ValueError(f"longer than a year: {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"not more than zero: {value!r}")
     return seconds
 
 
