@@ -327,3 +327,17 @@ def test_reverting_an_edit_while_its_batch_runs_does_not_pay_twice(job: Job, fak
     assert [r["output"] for r in job.outputs()] and job.state("SELECT count(*) FROM records WHERE status='done'") == [
         (10,)
     ]
+
+
+def test_sqlite_output_keeps_fields_that_differ_only_in_case(job: Job) -> None:
+    job.write_records([{"id": f"r{i}", "text": "x", "ID": f"upper{i}", "Text": "T"} for i in range(1, 4)])
+    job.write_spec({"output": {"path": "out/results.sqlite"}}).run()
+    db = sqlite3.connect(job.dir / "out" / "results.sqlite")
+    names = [row[1] for row in db.execute("PRAGMA table_info(results)")]
+    assert [n for n in names if n.lower() in ("id", "text", "id_2", "text_2")] == ["id", "text", "ID_2", "Text_2"]
+    assert db.execute('SELECT id, "ID_2" FROM results ORDER BY id').fetchall() == [
+        ("r1", "upper1"),
+        ("r2", "upper2"),
+        ("r3", "upper3"),
+    ]
+    db.close()

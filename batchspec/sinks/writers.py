@@ -92,7 +92,7 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) ->
 
 def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], table: str) -> int:
     header = flat_columns(columns)
-    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in header)
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in sqlite_names(header))
     n = 0
     with replacing(path) as tmp:
         db = sqlite3.connect(tmp)
@@ -108,6 +108,21 @@ def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str],
         finally:
             db.close()
     return n
+
+
+def sqlite_names(header: list[str]) -> list[str]:
+    """Column names SQLite accepts: it compares them ignoring case, so a field 'ID' beside 'id'
+    becomes 'ID_2' (rows are inserted by position, so the values stay in their columns)."""
+    seen: set[str] = set()
+    names = []
+    for name in header:
+        unique, n = name, 1
+        while unique.lower() in seen:
+            n += 1
+            unique = f"{name}_{n}"
+        seen.add(unique.lower())
+        names.append(unique)
+    return names
 
 
 def write_parquet(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
