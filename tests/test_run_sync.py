@@ -170,7 +170,9 @@ def test_ctrl_c_stops_cleanly_and_prints_the_summary(job: Job, fake_api: FakeAPI
 
 def test_an_unreachable_provider_stops_a_sync_run_with_records_still_pending(job: Job) -> None:
     reachable = job.spec["model"]["base_url"]
-    job.write_spec({"model": {"base_url": "http://127.0.0.1:9/v1"}, "execution": {"mode": "sync"}})
+    job.write_spec(
+        {"model": {"base_url": "http://127.0.0.1:9/v1"}, "execution": {"mode": "sync", "unreachable_after": "1s"}}
+    )
     result = job.run(expect=3)
     assert "cannot reach openai at http://127.0.0.1:9/v1 to send a request" in result.stderr
     assert job.state("SELECT status, attempts, count(*) FROM records GROUP BY 1, 2") == [("pending", 0, 10)]

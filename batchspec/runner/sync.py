@@ -40,8 +40,10 @@ from batchspec.tokens import output_token_budget
 log = logging.getLogger(__name__)
 CHUNK = 500  # pending records read from the state at a time
 MAX_RATE_LIMITED = 12  # rate-limit answers one request may get before it counts as an attempt
-MAX_UNANSWERED = 4  # times one request may get no answer at all before it counts as an attempt
-UNREACHABLE_STREAK = 16  # requests in a row with no answer at all: the provider is unreachable, stop
+# A model's provider is unreachable when this many of its requests in a row got no answer at all
+# (connection trouble, timeouts) over at least execution.unreachable_after: a brief outage is
+# waited out.
+UNREACHABLE_STREAK = 4
 WINDOW_SECONDS = 60.0  # for the requests/s and tokens/min shown
 SHOW_SECONDS = 0.25  # how often the progress line is redrawn
 
@@ -75,7 +77,6 @@ class SyncEngine:
         self.meter = Meter()
         self.stopping = asyncio.Event()
         self.fatal: ProviderError | None = None
-        self.unanswered = 0  # requests in a row that got no answer at all
         self.submitted = 0
         self.counts = queries.record_counts(store.db, run_id)
         self.shown = 0.0
@@ -174,6 +175,29 @@ class SyncEngine:
         )
 
 
+class Silence:
+    """Whether a model's provider has stopped answering: when its requests get no answer at all."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience  # seconds of silence before the provider counts as unreachable
+        self.streak = 0  # requests in a row that got no answer
+        self.last_answer = time.monotonic()  # when a request last got any answer (or the start)
+
+    def answered(self) -> None:
+        self.streak = 0
+        self.last_answer = time.monotonic()
+
+    def unanswered(self, sent_at: float) -> bool:
+        """Count a request sent at ``sent_at`` that got no answer. True when nothing has answered
+        since it was sent (the provider's trouble); False when other requests were answered
+        meanwhile (this request's own trouble: a retry costs it an attempt)."""
+        self.streak += 1
+        return self.last_answer <= sent_at
+
+    def unreachable(self) -> bool:
+        return self.streak >= UNREACHABLE_STREAK and time.monotonic() - self.last_answer >= self.patience
+
+
 class _Worker:
     """Sends one request at a time until the queue says stop; retries in place with backoff."""
 
@@ -184,6 +208,7 @@ class _Worker:
         self.limiter = limiter
         self.finish = Finisher(engine.spec, model, batch=False)
         self.place = Place(model.label, f"sync-r{engine.run_id}", in_batch=False)
+        self.silence = Silence(engine.spec.execution.unreachable_after)  # shared by this model's workers
         self.budget = output_token_budget(model.params) or 0
 
     async def loop(self, queue: asyncio.Queue[Sendable | None]) -> None:
@@ -201,26 +226,26 @@ class _Worker:
             if self.engine.stopping.is_set():
                 return
             self.engine.meter.in_flight += 1
+            sent_at = time.monotonic()
             try:
                 answer = await self.client.send(item.custom_id, body)
             finally:
                 self.engine.meter.in_flight -= 1
             self.limiter.observe(answer.headers)
             if answer.unreachable is None:
-                self.engine.unanswered = 0
-            else:
-                # Nothing answered: the provider may be down. That stops the run (exit 3) with the
-                # records still pending, rather than spending every record's attempts on it.
-                self.engine.unanswered += 1
-                unanswered += 1
-                if self.engine.unanswered >= UNREACHABLE_STREAK:
+                self.silence.answered()
+            elif self.silence.unanswered(sent_at):
+                # Other requests of this model go unanswered too: the provider's trouble, not this
+                # request's, so it costs no attempt; if it lasts, the run stops with exit 3 and the
+                # records stay pending for the next run.
+                if self.silence.unreachable():
                     self.engine.fatal = self.engine.fatal or answer.unreachable
                     self.engine.stopping.set()
                     return
-                if unanswered < MAX_UNANSWERED:
-                    self.limiter.settle(estimate, 0)  # no answer used no tokens
-                    await asyncio.sleep(min(30.0, 0.5 * 2**unanswered) * random.uniform(0.5, 1.0))
-                    continue
+                self.limiter.settle(estimate, 0)  # no answer used no tokens
+                unanswered += 1
+                await asyncio.sleep(min(30.0, 0.5 * 2**unanswered) * random.uniform(0.5, 1.0))
+                continue
             if answer.fatal is not None:
                 self.engine.fatal = self.engine.fatal or answer.fatal
                 self.engine.stopping.set()

@@ -297,22 +297,27 @@ class Builder:
                     f"{model.provider} accepts at most {limits.hard_max_bytes // 1_000_000} MB per batch",
                 )
         rates = raw.get("rate_limits", {})
-        try:
-            poll_interval = parse_duration(raw.get("poll_interval", 60))
-        except ValueError as error:
-            self.error(("execution", "poll_interval"), str(error), "e.g. 60s, 5m")
-            poll_interval = 60.0
+        poll_interval = self._duration(("execution", "poll_interval"), raw.get("poll_interval", 60))
+        unreachable_after = self._duration(("execution", "unreachable_after"), raw.get("unreachable_after", 60))
         return ExecutionSpec(
             mode=raw.get("mode", "batch"),
             max_requests_per_batch=max_requests,
             max_bytes_per_batch=max_bytes,
             max_concurrent_batches=raw.get("max_concurrent_batches", 4),
             poll_interval=poll_interval,
+            unreachable_after=unreachable_after,
             max_attempts=raw.get("max_attempts", 3),
             rate_limits=RateLimits(rates.get("requests_per_minute"), rates.get("tokens_per_minute")),
             concurrency=raw.get("concurrency", 32),
             max_cost_usd=raw.get("max_cost_usd"),
         )
+
+    def _duration(self, path: tuple[str | int, ...], value: float | str) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            self.error(path, str(error), "e.g. 60s, 5m")
+            return 60.0
 
     def _cache(self) -> CacheSpec:
         raw = self.data.get("cache", {})

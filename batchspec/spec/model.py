@@ -75,6 +75,7 @@ class ExecutionSpec:
     max_bytes_per_batch: int | None = None
     max_concurrent_batches: int = 4
     poll_interval: float = 60.0
+    unreachable_after: float = 60.0  # sync mode: a provider silent this long stops the run
     max_attempts: int = 3
     rate_limits: RateLimits = RateLimits()
     concurrency: int = 32
