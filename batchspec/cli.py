@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,20 +45,40 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
     except BatchspecError as error:
         report_error(error)
         code = error_code(error) if error_code else error.exit_code
-    except OSError as error:
-        # A file or directory the command had to use: name it and say why, like other bad input.
-        report_error(BatchspecError(os_error_message(error)))
-        code = error_code(BatchspecError("")) if error_code else ExitCode.INVALID
+    except BrokenPipeError:
+        # The reader went away (`batchspec status | head`): stop quietly, like other Unix tools.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     except Exception as error:
-        # The traceback goes to the log (-v or --log-file), never to a plain run's terminal.
-        logging.getLogger("batchspec").debug("unexpected error", exc_info=True)
-        click.echo(
-            f"error: unexpected {type(error).__name__}: {redact(str(error))} (a bug in batchspec: rerun with "
-            "--verbose for the traceback, and please report it; the state file is consistent: a rerun goes on from it)",
-            err=True,
-        )
-        code = ExitCode.INTERNAL
+        trouble = environment_trouble(error)
+        if trouble is not None:
+            # A file, directory or disk the command had to use: name it and say why, like bad input.
+            report_error(BatchspecError(trouble))
+            code = error_code(BatchspecError(trouble)) if error_code else ExitCode.INVALID
+        else:
+            # The traceback goes to the log (-v or --log-file), never to a plain run's terminal.
+            logging.getLogger("batchspec").debug("unexpected error", exc_info=True)
+            click.echo(
+                f"error: unexpected {type(error).__name__}: {redact(str(error))} (a bug in batchspec: rerun "
+                "with --verbose for the traceback, and please report it; the state file is consistent: a rerun "
+                "goes on from it)",
+                err=True,
+            )
+            code = ExitCode.INTERNAL
     sys.exit(code)
+
+
+def environment_trouble(error: Exception) -> str | None:
+    """What to say about an error of the machine rather than of batchspec (a path that cannot be
+    used, a full disk), or None for anything else."""
+    if isinstance(error, OSError):
+        return os_error_message(error)
+    text = str(error)
+    environmental = ("disk is full", "unable to open", "disk i/o error", "readonly database")
+    if isinstance(error, sqlite3.OperationalError) and any(s in text.lower() for s in environmental):
+        return f"SQLite: {text}"
+    return None
 
 
 def os_error_message(error: OSError) -> str:
@@ -155,7 +178,8 @@ def plan(
     from batchspec.commands.plan import plan_command
 
     if explain_id is not None and emit_dir is not None:
-        raise click.UsageError("--explain shows one record; --emit writes every batch: give one of them")
+        usage = _DetailedUsageError if detailed_exitcode else click.UsageError
+        raise usage("--explain shows one record; --emit writes every batch: give one of them")
 
     def action() -> int:
         job = load(spec, state, untrusted=untrusted)
@@ -165,6 +189,10 @@ def plan(
         return ExitCode.OK
 
     run_guarded(action, error_code=(lambda _: 1) if detailed_exitcode else None)
+
+
+class _DetailedUsageError(click.UsageError):
+    exit_code = 1  # with --detailed-exitcode, 2 means "work to send"
 
 
 @main.command()
@@ -223,7 +251,7 @@ def cancel(spec: Path, state: Path | None, forget_missing: bool) -> None:
     """Cancel SPEC's in-flight batches; finished results are kept, the rest waits for the next run."""
     from batchspec.commands.cancel import cancel_command
 
-    run_guarded(lambda: cancel_command(load(spec, state), forget_missing=forget_missing))
+    run_guarded(lambda: cancel_command(load(spec, state, reads_input=False), forget_missing=forget_missing))
 
 
 @main.command("fake-server")

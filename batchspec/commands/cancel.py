@@ -6,6 +6,7 @@ from batchspec.fmt import count
 from batchspec.runner.batch import Engine
 from batchspec.runner.progress import Progress
 from batchspec.sinks import write_outputs
+from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
 from batchspec.state import queries
 from batchspec.state.store import StateStore
@@ -27,11 +28,14 @@ def cancel_command(spec: JobSpec, *, forget_missing: bool = False) -> int:
         finally:
             engine.close()
             progress.close()
-        if run_id:
+        stale = run_id and source_for(spec).check_exists()  # the input has moved: outputs need it
+        if run_id and not stale:
             write_outputs(spec, store, run_id)
         counts = queries.record_counts(store.db, run_id)
     print(
         f"Cancelled {count(cancelled, 'batch')}; {counts['done']:,} requests done, "
         f"{counts['pending']:,} pending for the next run."
     )
+    if stale:
+        print(f"Outputs not rewritten: {stale}; the next run writes them.")
     return 0
