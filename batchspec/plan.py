@@ -156,7 +156,8 @@ def open_staging(spec: JobSpec) -> Staging:
         state.close()
     if not spec.cache.responses:
         return Staging(spec.state_path)
-    return Staging(spec.state_path, responses.cache_path(spec.cache.responses_path), cache=True)
+    shared = responses.cache_path(spec.cache.responses_path) if spec.cache.read_shared else None
+    return Staging(spec.state_path, shared, cache=True)
 
 
 def _stage(spec: JobSpec, staging: Staging, keep_bodies: bool) -> int:

@@ -223,3 +223,11 @@ def test_status_and_report_work_without_the_input(job: Job) -> None:
     assert "requests: 10 done" in job.cli("status", "job.yaml").stdout
     assert json.loads(job.cli("report", "job.yaml", "--json").stdout)["records"]["done"] == 10
     assert "data.jsonl does not exist" in job.cli("plan", "job.yaml", expect=2).stderr
+
+
+def test_cancel_works_without_the_input(job: Job) -> None:
+    job.run()
+    (job.dir / "data.jsonl").rename(job.dir / "moved.jsonl")
+    result = job.cli("cancel", "job.yaml")
+    assert "Cancelled 0 batches; 10 requests done, 0 pending for the next run." in result.stdout
+    assert "Outputs not rewritten: data.jsonl does not exist; the next run writes them." in result.stdout

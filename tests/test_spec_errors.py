@@ -344,3 +344,39 @@ def test_zero_durations_and_sizes_are_refused_not_ignored(offline_job: Job) -> N
     lines = validate(offline_job, spec_text(rest=rest))
     assert lines[0].endswith("job.yaml:14:18: execution.poll_interval: not more than zero: '0s' (e.g. 60s, 5m)")
     assert lines[1].endswith("job.yaml:15:24: execution.max_bytes_per_batch: no request fits in 0 bytes (e.g. 100MB)")
+
+
+def test_an_output_beside_a_glob_input_is_not_taken_for_one(offline_job: Job) -> None:
+    (offline_job.dir / "docs").mkdir()
+    (offline_job.dir / "docs" / "a.txt").write_text("text", "utf-8")
+    input_block = "input:\n  path: docs/*\n"
+    prompt = "prompt:\n  user: '{{ text }}'\n"
+    assert (
+        validate(
+            offline_job,
+            spec_text(input=input_block, prompt=prompt, rest="output:\n  path: docs/out/r.jsonl\n"),
+            expect=0,
+        )
+        == []
+    )
+    lines = validate(offline_job, spec_text(input=input_block, prompt=prompt, rest="output:\n  path: docs/r.jsonl\n"))
+    assert any(
+        line.endswith(
+            "output.path: docs/r.jsonl is an input file: every run rewrites it (write the output somewhere else)"
+        )
+        for line in lines
+    )
+
+
+def test_null_parameters_mean_the_providers_default(offline_job: Job) -> None:
+    model = "model:\n  provider: openai\n  name: gpt-4o-mini\n  params: {max_tokens: 5, temperature: null}\n"
+    assert validate(offline_job, spec_text(model=model), expect=0) == []
+
+
+def test_a_response_schema_nested_hundreds_deep(offline_job: Job) -> None:
+    schema = '{"type": "object", "properties": {"a": ' * 150 + '{"type": "string"}' + "}}" * 150
+    model = f"model:\n  provider: openai\n  name: gpt-4o-mini\n  response_schema: {schema}\n"
+    lines = validate(offline_job, spec_text(model=model))
+    assert lines[0].endswith(
+        "job.yaml:1:1: nested too deeply (a spec, response_schema included, is a few dozen levels deep at most)"
+    )

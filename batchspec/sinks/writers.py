@@ -112,12 +112,14 @@ def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str],
 
 def sqlite_names(header: list[str]) -> list[str]:
     """Column names SQLite accepts: it compares them ignoring case, so a field 'ID' beside 'id'
-    becomes 'ID_2' (rows are inserted by position, so the values stay in their columns)."""
+    becomes 'ID_2' (never the name of another field; rows are inserted by position, so the values
+    stay in their columns)."""
+    taken = {name.lower() for name in header}
     seen: set[str] = set()
     names = []
     for name in header:
         unique, n = name, 1
-        while unique.lower() in seen:
+        while unique.lower() in seen or (unique != name and unique.lower() in taken):
             n += 1
             unique = f"{name}_{n}"
         seen.add(unique.lower())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
-import fnmatch
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -83,7 +84,7 @@ class Builder:
         input_spec, output, cache = self._input(), self._output(), self._cache()
         self._check_output_paths(output, input_spec, state_path, cache)
         if self.confined:
-            self._check_confined(state_path if state_override is None else None, cache)
+            cache = self._check_confined(state_path if state_override is None else None, cache)
         return JobSpec(
             name=name,
             spec_path=self.spec_path,
@@ -361,7 +362,7 @@ class Builder:
                 "use .jsonl, .csv, .parquet, .sqlite or .db",
             )
             errors_format = "jsonl"
-        if errors_path == path:
+        if os.path.realpath(errors_path) == os.path.realpath(path):
             self.error(("output", "errors"), "the errors file is the output file", "give it its own path")
         include = raw.get("include")
         return OutputSpec(
@@ -386,32 +387,35 @@ class Builder:
             self.error(path, "the URL has no host", "e.g. http://localhost:8000/v1")
         return value
 
-    def _check_confined(self, state: Path | None, cache: CacheSpec) -> None:
+    def _check_confined(self, state: Path | None, cache: CacheSpec) -> CacheSpec:
         """An untrusted spec reads no file outside its directory: not as a state, not as a cache
-        (``state`` is None when the operator chose the state file with --state)."""
+        (``state`` is None when the operator chose the state file with --state). The shared
+        response cache is simply not read."""
         hint = "untrusted specs may only read files beside them"
         if state is not None and not is_inside(state, self.base):
             self.error(("state", "path"), f"{display_path(state)} is outside the spec's directory", hint)
         if cache.responses and cache.responses_path is None:
-            self.error(
+            self.warn(
                 ("cache", "responses"),
-                "the shared response cache is outside the spec's directory",
-                f"{hint}: set cache.responses_path to a file beside the spec",
+                "untrusted spec: the shared response cache is not read, so 'cached' counts only requests "
+                "repeated within this input",
             )
-        elif cache.responses_path is not None and not is_inside(cache.responses_path, self.base):
+            return dataclasses.replace(cache, read_shared=False)
+        if cache.responses_path is not None and not is_inside(cache.responses_path, self.base):
             outside = f"{display_path(cache.responses_path)} is outside the spec's directory"
             self.error(("cache", "responses_path"), outside, hint)
+        return cache
 
     def _check_output_paths(self, output: OutputSpec, input_spec: InputSpec, state: Path, cache: CacheSpec) -> None:
         """Every run rewrites the outputs: neither may be a file the job reads or keeps."""
         kept = {os.path.realpath(f"{state}{suffix}"): "the state file" for suffix in ("", "-wal", "-shm", ".lock")}
         if cache.responses_path is not None:
             kept[os.path.realpath(cache.responses_path)] = "the response cache"
-        pattern = os.path.realpath(input_spec.resolved)
+        inputs = glob_pattern(os.path.realpath(input_spec.resolved))
         for key, path in (("path", output.path), ("errors", output.errors_path)):
             real = os.path.realpath(path)
             what = kept.get(real)
-            if what is None and (real == pattern or fnmatch.fnmatchcase(real, pattern)):
+            if what is None and inputs.fullmatch(real):
                 what = "an input file"
             if what is not None:
                 self.error(
@@ -434,3 +438,31 @@ class Builder:
                     f"no price known for model '{model.name}': costs will be reported as unknown",
                     "add it under `pricing:` in the spec",
                 )
+
+
+def glob_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` (a path, or a glob as the text input reads it) as a regular expression:
+    ``*``, ``?`` and ``[...]`` stay inside one directory, ``**/`` spans any number of them."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]*/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) > 0:
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))

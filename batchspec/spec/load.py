@@ -36,17 +36,39 @@ def load_spec(
     """The validated spec at ``path``; raises SpecError with every problem found.
 
     ``untrusted`` (a spec from a pull request): no ``${VAR}`` is read, and every file the spec
-    names (input, template) must be inside the spec's directory, symlinks resolved.
-
-    ``check_sample`` also renders the first input records to catch missing template variables.
-    ``check_input=False`` (commands that only read the state: status, report) does not require the
-    input to exist, and does not read it.
+    names (input, template, state, response cache) must be inside the spec's directory, symlinks
+    resolved. ``check_sample`` also renders the first input records to catch missing template
+    variables. ``check_input=False`` (commands that only read the state: status, report, cancel)
+    does not require the input to exist, and does not read it.
     """
+    try:
+        return _load_spec(
+            path,
+            state_path=state_path,
+            environ=environ,
+            check_sample=check_sample,
+            check_input=check_input,
+            untrusted=untrusted,
+        )
+    except RecursionError:  # a value nested hundreds deep (a response_schema, say)
+        hint = "a spec, response_schema included, is a few dozen levels deep at most"
+        raise SpecError([Diagnostic(str(path), 1, 1, "", "nested too deeply", hint)]) from None
+
+
+def _load_spec(
+    path: str | Path,
+    *,
+    state_path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    check_sample: bool = True,
+    check_input: bool = True,
+    untrusted: bool = False,
+) -> JobSpec:
     display = str(path)
     spec_path = Path(path).absolute()
     try:
-        if spec_path.exists() and not spec_path.is_file():  # a directory, or a pipe read forever
-            raise OSError("not a regular file")
+        if spec_path.is_dir() or spec_path.is_char_device() or spec_path.is_block_device():
+            raise OSError("not a file")  # a device would be read forever (a pipe is fine: <(...))
         text = spec_path.read_text("utf-8")
     except FileNotFoundError:
         raise SpecError([Diagnostic(display, 0, 0, "", "no such spec file")]) from None

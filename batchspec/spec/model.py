@@ -88,6 +88,7 @@ class CacheSpec:
     ttl: str = "5m"
     responses: bool = False
     responses_path: Path | None = None
+    read_shared: bool = True  # False: an untrusted spec's plan reads no response cache file at all
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 def param_problem(key: str, value: Any) -> str | None:
     """What is wrong with ``value`` for parameter ``key``, or None."""
     rule = RULES.get(key)
-    if rule is None or rule[0](value):
+    if rule is None or value is None or rule[0](value):  # null: the provider's default
         return None
     return f"params.{key} must be {rule[1]}, not {value!r}"

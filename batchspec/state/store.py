@@ -222,8 +222,25 @@ def _open_checked(path: Path, job_name: str, *, readonly: bool) -> sqlite3.Conne
 
 
 def _tables_up_to(version: int) -> set[str]:
-    """The tables a state of schema ``version`` has."""
-    return {name for v, _, sql in MIGRATIONS if v <= version for name in re.findall(r"CREATE TABLE (\w+)", sql)}
+    """The tables a state of schema ``version`` has: its migrations' CREATE, DROP and RENAME, in order."""
+    statement = re.compile(
+        r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)|DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)"
+        r"|ALTER\s+TABLE\s+(\w+)\s+RENAME\s+TO\s+(\w+)",
+        re.IGNORECASE,
+    )
+    tables: set[str] = set()
+    for v, _, sql in MIGRATIONS:
+        if v > version:
+            break
+        for created, dropped, old, new in statement.findall(sql):
+            if created:
+                tables.add(created)
+            elif dropped:
+                tables.discard(dropped)
+            else:
+                tables.discard(old)
+                tables.add(new)
+    return tables
 
 
 def _meta(db: sqlite3.Connection) -> dict[str, Any]:
