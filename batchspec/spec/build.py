@@ -411,7 +411,8 @@ class Builder:
         kept = {os.path.realpath(f"{state}{suffix}"): "the state file" for suffix in ("", "-wal", "-shm", ".lock")}
         if cache.responses_path is not None:
             kept[os.path.realpath(cache.responses_path)] = "the response cache"
-        inputs = glob_pattern(os.path.realpath(input_spec.resolved))
+        source = os.path.realpath(input_spec.resolved)
+        inputs = glob_pattern(source) if input_spec.format == "text" else re.compile(re.escape(source))
         for key, path in (("path", output.path), ("errors", output.errors_path)):
             real = os.path.realpath(path)
             what = kept.get(real)
@@ -441,7 +442,7 @@ class Builder:
 
 
 def glob_pattern(pattern: str) -> re.Pattern[str]:
-    """``pattern`` (a path, or a glob as the text input reads it) as a regular expression:
+    """``pattern`` (a glob as the text input reads it) as a regular expression:
     ``*``, ``?`` and ``[...]`` stay inside one directory, ``**/`` spans any number of them."""
     out = []
     i = 0
