@@ -161,18 +161,18 @@ class Source:
         except (OSError, LookupError) as error:
             raise InputError(f"{self.display}: cannot read: {error}") from None
         with handle:
+            # strict: a stray quote, or one left open to the end of the file, is an error instead
+            # of a field that silently swallows what follows it.
             reader = csv.reader(handle, delimiter=delimiter, strict=True)
             try:
                 yield from self._csv_rows(reader)
             except UnicodeError as error:
-                reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
-                raise InputError(f"{self.display}:{reader.line_num + 1}: not {self.encoding} text ({reason})") from None
+                where = f"{self.display}:{reader.line_num + 1}"
+                raise InputError(f"{where}: not {self.encoding} text ({_unicode_reason(error)})") from None
             except csv.Error as error:
                 raise InputError(f"{self.display}:{reader.line_num}: malformed CSV: {error}") from None
 
     def _csv_rows(self, reader: Any) -> Iterator[Record]:
-        # strict: a quote left open at the end of the file is an error, not one field swallowing
-        # every line after it.
         header = next(reader, None)
         if header is None:
             return
@@ -236,8 +236,7 @@ class Source:
             try:
                 text = path.read_text(encoding=self.encoding)
             except UnicodeError as error:
-                reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
-                raise InputError(f"{name}: not {self.encoding} text ({reason})") from None
+                raise InputError(f"{name}: not {self.encoding} text ({_unicode_reason(error)})") from None
             except OSError as error:
                 raise InputError(f"{self._relative(path)}: cannot read: {error.strerror}") from None
             yield index, {"path": name, "name": path.name, "text": text}
@@ -247,6 +246,10 @@ class Source:
             return path.resolve().relative_to(self.base_dir.resolve()).as_posix()
         except ValueError:
             return path.as_posix()
+
+
+def _unicode_reason(error: UnicodeError) -> str:
+    return error.reason if isinstance(error, UnicodeDecodeError) else str(error)
 
 
 def _is_utf8(text: str) -> bool:
