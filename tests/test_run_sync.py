@@ -179,3 +179,13 @@ def test_an_unreachable_provider_stops_a_sync_run_with_records_still_pending(job
     job.write_spec({"model": {"base_url": reachable}})  # reachable again: the next run sends them all
     job.run()
     assert job.state("SELECT status, count(*) FROM records GROUP BY 1") == [("done", 10)]
+
+
+def test_a_brief_outage_is_waited_out_without_spending_attempts(job: Job, fake_api: FakeAPI) -> None:
+    """The first requests get no answer at all (the connection just closes): while nothing answers,
+    retries are free, and once the provider answers again the run completes."""
+    fake_api.config.faults.sync_hang_ups = 6
+    job.write_spec({"execution": {"mode": "sync", "concurrency": 4, "max_attempts": 1}})
+    job.run()
+    assert fake_api.config.faults.sync_hang_ups == 0  # every hang-up happened
+    assert job.state("SELECT status, attempts, count(*) FROM records GROUP BY 1, 2") == [("done", 1, 10)]

@@ -56,6 +56,7 @@ class FaultConfig:
     retry_after_seconds: float = 1.0  # advertised on injected 429/529/503
     insufficient_quota: bool = False  # OpenAI 429 insufficient_quota / Anthropic low credit
     broken_downloads: int = 0  # the next N result downloads are cut off mid-body
+    sync_hang_ups: int = 0  # the next N sync requests get no answer: the connection just closes
 
     def batch_request_rates(self) -> dict[str, float]:
         return {

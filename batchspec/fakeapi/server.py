@@ -67,6 +67,11 @@ def not_found(provider: str, req: Request) -> ApiError:
     return ApiError(404, openai_body(f"Invalid URL ({req.method} {req.path})"))
 
 
+def _is_sync_call(req: Request) -> bool:
+    """A synchronous model call (chat completions or messages), not a batch or file request."""
+    return req.method == "POST" and req.path.rstrip("/").endswith(("/chat/completions", "/messages"))
+
+
 def _is_download(req: Request) -> bool:
     """A batch's results: an OpenAI file's content or an Anthropic results stream."""
     return req.method == "GET" and (req.path.endswith("/content") or req.path.endswith("/results"))
@@ -80,6 +85,9 @@ def answer(state: FakeState, req: Request) -> Response:
         error = auth_error(state, provider, req)
         if error is not None:
             raise error
+        if _is_sync_call(req) and state.config.faults.sync_hang_ups > 0:
+            state.config.faults.sync_hang_ups -= 1  # before any work: a request never answered is never billed
+            return Response(0, b"", hang_up=True)
         if provider == "anthropic" and not req.header("anthropic-version"):
             raise ApiError(400, anthropic_body("invalid_request_error", "anthropic-version: header is required"))
         routes = anthropic_api.ROUTES if provider == "anthropic" else openai_api.ROUTES
@@ -209,6 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if response.hang_up:
+            self.close_connection = True
+            return
         if response.cut:
             self.close_connection = True
             self.wfile.write(head + response.body[: len(response.body) // 2])

@@ -37,6 +37,7 @@ class Response:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     cut: bool = False  # send half the body, then hang up (a download broken mid-way)
+    hang_up: bool = False  # send nothing and close the connection (a provider that went away)
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
