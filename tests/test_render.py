@@ -170,6 +170,7 @@ def test_templates_cannot_include_files(offline_job: Job) -> None:
     result = offline_job.cli("plan", "job.yaml", expect=2)
     assert "top secret" not in result.stdout + result.stderr
     assert "no loader for this environment specified" in result.stderr
+    assert "prompt.user: templates cannot include, import or extend other files" in result.stderr
 
 
 # The first five take the fast path (one function per record), the rest the general one.

@@ -380,3 +380,10 @@ def test_a_response_schema_nested_hundreds_deep(offline_job: Job) -> None:
     assert lines[0].endswith(
         "job.yaml:1:1: nested too deeply (a spec, response_schema included, is a few dozen levels deep at most)"
     )
+
+
+def test_an_empty_input_is_valid_but_warned_about(offline_job: Job) -> None:
+    (offline_job.dir / "data.jsonl").write_text("", "utf-8")
+    result = offline_job.cli("validate", "job.yaml")
+    assert result.stdout.startswith("ok: reviews: 0 records from ")
+    assert result.stderr == "warning: data.jsonl holds no records: a run would do nothing\n"

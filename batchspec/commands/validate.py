@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from batchspec.fmt import count
 from batchspec.sources import display_path
 from batchspec.spec.checks import check_records
@@ -10,6 +12,8 @@ from batchspec.spec.model import JobSpec
 
 def validate_command(spec: JobSpec) -> int:
     summary = check_records(spec)
+    if summary.records == 0:
+        print(f"warning: {display_path(spec.input.resolved)} holds no records: a run would do nothing", file=sys.stderr)
     models = ", ".join(f"{m.provider} {m.name}" for m in spec.models)
     print(
         f"ok: {spec.name}: {count(summary.records, 'record')} from {display_path(spec.input.resolved)}, "

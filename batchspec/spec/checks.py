@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 
 from batchspec.errors import Diagnostic, InputError
 from batchspec.render import Renderer, RenderError, new_environment, syntax_diagnostic
@@ -33,9 +33,23 @@ def syntax_diagnostics(templates: Iterable[TemplateSource]) -> list[Diagnostic]:
     found = []
     for source in templates:
         try:
+            tree = env.parse(source.text)
             env.compile(source.text)
         except jinja2.TemplateSyntaxError as error:  # TemplateAssertionError too
             found.append(syntax_diagnostic(source, error))
+            continue
+        for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+            found.append(
+                Diagnostic(
+                    source.file,
+                    source.line + node.lineno - 1,
+                    source.column,
+                    source.key,
+                    "templates cannot include, import or extend other files (no loader for this environment specified)",
+                    "put the text in the spec, or in prompt.user_file",
+                )
+            )
+            break
     return found
 
 
