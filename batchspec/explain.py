@@ -37,8 +37,18 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
     with open_staging(spec) as staging:
         staging.add(
             [
-                (1, r.model, r.custom_id, r.record_id, r.request_hash, r.entry_size, r.input_tokens, 1)
-                + (r.prefix.digest, r.prefix.tokens)
+                (
+                    1,
+                    r.model,
+                    r.custom_id,
+                    r.record_id,
+                    r.request_hash,
+                    r.entry_size,
+                    r.input_tokens,
+                    1,
+                    r.prefix.digest,
+                    r.prefix.tokens,
+                )
                 for r in requests
             ]
         )

@@ -177,7 +177,7 @@ def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, li
     records = source.records()
     while chunk := list(islice(records, CHUNK)):
         rows: list[ItemRow] = []
-        bodies: list[bytes] = []
+        bodies: list[bytes] | None = [] if keep_bodies else None
         for position, record in chunk:
             ordinal += 1
             # The record's place is worked out only when the fast path cannot render it.
@@ -197,8 +197,9 @@ def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, li
                         prefix.tokens,
                     )
                 )
-                bodies.append(body)
-        yield ordinal, rows, bodies if keep_bodies else None
+                if bodies is not None:
+                    bodies.append(body)
+        yield ordinal, rows, bodies
 
 
 def _check_ids(spec: JobSpec, staging: Staging) -> None:

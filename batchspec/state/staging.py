@@ -63,7 +63,6 @@ class Staging:
         self.path = Path(self._dir) / "plan.db"
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.bodies = Spool(Path(self._dir) / "bodies")
-        self.kept_bodies = False  # whether any add() came with bodies
         try:
             self._create(state_path, response_cache)
         except BaseException:
@@ -110,13 +109,17 @@ class Staging:
         if bodies is None:
             self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
             return
-        self.kept_bodies = True
         at = self.bodies.append(bodies)
         placed = []
         for row, body in zip(rows, bodies, strict=True):
             placed.append((*row, at, len(body)))
             at += len(body)
         self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
+
+    @property
+    def kept_bodies(self) -> bool:
+        """Whether rows were added with their bodies (a body is never empty)."""
+        return self.bodies.size > 0
 
     def finish(self) -> None:
         """Index what was added; call once, after the last ``add``."""
