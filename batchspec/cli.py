@@ -164,6 +164,7 @@ def validate(spec: Path, state: Path | None, untrusted: bool) -> None:
     is_flag=True,
     help="Exit 0 when there is nothing to send, 2 when there is work, 1 on error (as terraform plan).",
 )
+@click.option("--offline", is_flag=True, help="Do not ask the provider for this job's batches the state does not know.")
 @UNTRUSTED
 def plan(
     spec: Path,
@@ -173,6 +174,7 @@ def plan(
     explain_id: str | None,
     emit_dir: Path | None,
     detailed_exitcode: bool,
+    offline: bool,
 ) -> None:
     """Show what a run of SPEC would send, in which batches, at what cost."""
     from batchspec.commands.plan import plan_command
@@ -183,7 +185,9 @@ def plan(
 
     def action() -> int:
         job = load(spec, state, untrusted=untrusted)
-        result = plan_command(job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id)
+        result = plan_command(
+            job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id, offline=offline or untrusted
+        )
         if detailed_exitcode and result is not None and result.has_work:
             return ExitCode.INVALID  # terraform's "changes present"
         return ExitCode.OK

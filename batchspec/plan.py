@@ -24,6 +24,7 @@ from batchspec.state import responses
 from batchspec.state.staging import SEND_CATEGORIES, ItemRow, Staging
 from batchspec.state.store import StateStore
 from batchspec.tokens import output_token_budget
+from batchspec.wireid import job_tag, wire_id
 
 CATEGORIES = ("new", "changed", "pending", "retryable", "cached", "done", "failed", "in_flight")
 CHUNK = 2000
@@ -281,6 +282,7 @@ def emit(plan: Plan, directory: Path) -> list[Path]:
     ):
         old.unlink()
     written = []
+    tag = job_tag(plan.spec.name)
     for model_plan in plan.models:
         provider = get_provider(model_plan.model.provider)
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_plan.model.label)
@@ -289,6 +291,7 @@ def emit(plan: Plan, directory: Path) -> list[Path]:
             path = directory / f"{stem}-batch-{n:04d}{provider.batch_file_suffix}"
             with path.open("wb", buffering=1 << 20) as out:
                 rows = islice(requests, batch.requests)
-                provider.write_batch_payload(out, (provider.batch_entry(cid, body) for cid, body in rows))
+                entries = (provider.batch_entry(wire_id(tag, cid, rh), body) for cid, rh, body in rows)
+                provider.write_batch_payload(out, entries)
             written.append(path)
     return written

@@ -25,6 +25,7 @@ from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
 from batchspec.spec.model import JobSpec, ModelSpec, TemplateSource
 from batchspec.tokens import MESSAGE_OVERHEAD, messages_tokens, text_tokens
+from batchspec.wireid import wire_length
 
 HASH_VERSION = b"batchspec-request-v1"
 _VALID_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -281,7 +282,7 @@ class Renderer:
                         record_id,
                         body_json,
                         digest.hexdigest(),
-                        len(body_json) + overhead + len(custom_id),
+                        len(body_json) + overhead + wire_length(custom_id),
                         tokens + variable_tokens,
                         prefix,
                     )
@@ -359,7 +360,7 @@ class Renderer:
             record_id=record_id,
             body_json=body_json,
             request_hash=digest.hexdigest(),
-            entry_size=len(body_json) + self._entry_overhead[model.label] + len(custom_id),
+            entry_size=len(body_json) + self._entry_overhead[model.label] + wire_length(custom_id),
             input_tokens=messages_tokens(messages, provider.wire),
             prefix=prefix,
         )

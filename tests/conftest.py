@@ -35,8 +35,16 @@ BASE_SPEC: dict[str, Any] = {
 
 
 def record_of(custom_id: str) -> str:
-    """The record id inside a custom_id as a batch sent it (Anthropic batches prefix a batch tag)."""
-    return re.sub(r"^[0-9a-f]{12}_", "", custom_id)
+    """The record id inside a custom_id as a batch sent it (a wire id: job and request tags first)."""
+    return re.sub(r"^[0-9a-f]{16}_", "", custom_id)
+
+
+def submitted_per_record(ledger: Any, provider: str | None = None) -> Counter[str]:
+    """How many times each record was submitted in a batch (across batches, whatever the tags)."""
+    counts: Counter[str] = Counter()
+    for wire, n in ledger.custom_ids_submitted(provider).items():
+        counts[record_of(wire)] += n
+    return counts
 
 
 def billed_per_record(ledger: Any) -> Counter[str]:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from batchspec.fakeapi import FakeAPI
-from tests.conftest import Job, billed_per_record, reviews
+from tests.conftest import Job, billed_per_record, reviews, submitted_per_record
 
 RECORDS = 30
 POINTS = [
@@ -52,7 +52,7 @@ def finish(job: Job) -> None:
 
 def assert_consistent(job: Job, fake_api: FakeAPI, records: int = RECORDS) -> None:
     assert [row["id"] for row in job.outputs()] == [f"r{i}" for i in range(1, records + 1)]
-    submitted = fake_api.ledger.custom_ids_submitted()
+    submitted = submitted_per_record(fake_api.ledger)
     assert set(submitted) == {f"r{i}" for i in range(1, records + 1)}
     assert max(submitted.values()) == 1, "a request was submitted twice"
     assert fake_api.ledger.answered_twice() == {}

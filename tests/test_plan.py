@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchspec.state import spool
-from tests.conftest import Job, reviews
+from tests.conftest import Job, record_of, reviews
 
 
 def model_plan(job: Job) -> dict:
@@ -130,7 +130,7 @@ def test_emit_writes_one_payload_file_per_batch(offline_job: Job) -> None:
     files = sorted(p.name for p in (offline_job.dir / "payloads").iterdir())
     assert files == ["gpt-4o-mini-batch-0001.jsonl", "gpt-4o-mini-batch-0002.jsonl", "gpt-4o-mini-batch-0003.jsonl"]
     lines = (offline_job.dir / "payloads" / files[2]).read_text().splitlines()
-    assert [json.loads(line)["custom_id"] for line in lines] == ["r9", "r10"]
+    assert [record_of(json.loads(line)["custom_id"]) for line in lines] == ["r9", "r10"]
 
 
 def test_two_models_plan_separately(offline_job: Job) -> None:
@@ -153,9 +153,9 @@ def test_two_models_plan_separately(offline_job: Job) -> None:
     openai = [json.loads(line) for line in (payloads / names[1]).read_text().splitlines()]
     question = "Answer with one word: positive, negative or neutral."
     expected = [(f"r{i}", f"Review: Review number {i}: it works well enough.\n{question}") for i in range(1, 11)]
-    assert [(r["custom_id"], r["params"]["messages"][-1]["content"]) for r in anthropic] == expected
+    assert [(record_of(r["custom_id"]), r["params"]["messages"][-1]["content"]) for r in anthropic] == expected
     assert [r["params"]["model"] for r in anthropic] == ["claude-haiku-4-5"] * 10
-    assert [(r["custom_id"], r["body"]["messages"][-1]["content"]) for r in openai] == expected
+    assert [(record_of(r["custom_id"]), r["body"]["messages"][-1]["content"]) for r in openai] == expected
     assert [r["body"]["model"] for r in openai] == ["gpt-4o-mini"] * 10
 
 
@@ -166,7 +166,7 @@ def test_emit_after_a_run_holds_only_what_is_left_to_send(job: Job) -> None:
     job.write_records(records)
     job.cli("plan", "job.yaml", "--emit", "payloads")
     lines = (job.dir / "payloads" / "gpt-4o-mini-batch-0001.jsonl").read_text().splitlines()
-    sent = [(r["custom_id"], r["body"]["messages"][-1]["content"]) for r in map(json.loads, lines)]
+    sent = [(record_of(r["custom_id"]), r["body"]["messages"][-1]["content"]) for r in map(json.loads, lines)]
     assert sent == [
         ("r4", "Review: Edited after the run.\nAnswer with one word: positive, negative or neutral."),
         (

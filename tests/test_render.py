@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from batchspec.render import Renderer, RenderError, canonical_json, custom_id_for, request_hash
 from batchspec.spec.load import load_spec
-from tests.conftest import Job
+from batchspec.wireid import job_tag
+from tests.conftest import Job, record_of
 
 VALID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -29,8 +30,11 @@ def emitted(job: Job) -> list[dict]:
 def test_openai_batch_lines_are_exact(offline_job: Job) -> None:
     lines = emitted(offline_job)
     assert len(lines) == 10
+    # The id on the wire names the job, the exact request (its hash) and the record.
+    expected_hash = request_hash("openai", "gpt-4o-mini", canonical_json(lines[0]["body"]))
+    assert lines[0]["custom_id"] == f"{job_tag('reviews')}{expected_hash[:10]}_r1"
     assert lines[0] == {
-        "custom_id": "r1",
+        "custom_id": lines[0]["custom_id"],
         "method": "POST",
         "url": "/v1/chat/completions",
         "body": {
@@ -57,7 +61,7 @@ def test_anthropic_requests_mark_the_system_prompt_for_caching(offline_job: Job)
         }
     )
     requests = emitted(offline_job)
-    assert requests[0]["custom_id"] == "r1"
+    assert record_of(requests[0]["custom_id"]) == "r1"
     assert requests[0]["params"] == {
         "model": "claude-haiku-4-5",
         "system": [

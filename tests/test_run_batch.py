@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from batchspec.fakeapi import FakeAPI
-from tests.conftest import Job, reviews
+from tests.conftest import Job, record_of, reviews, submitted_per_record
 
 
 def anthropic(job: Job, fake_api: FakeAPI) -> Job:
@@ -70,7 +70,7 @@ def test_edited_template_resends_only_the_changed_records(job: Job, fake_api: Fa
     job.run()
     batches = fake_api.ledger.batches_created()
     assert len(batches) == 2
-    assert sorted(batches[1]["custom_ids"]) == ["r11", "r12", "r3"]
+    assert sorted(map(record_of, batches[1]["custom_ids"])) == ["r11", "r12", "r3"]
     assert [r["id"] for r in job.outputs()] == [f"r{i}" for i in range(1, 13)]
 
 
@@ -80,7 +80,7 @@ def test_retryable_faults_are_resent_and_end_done(job: Job, fake_api: FakeAPI, f
     job.write_records(reviews(20)).run()
     assert len(job.outputs()) == 20
     assert job.errors() == []
-    submitted = fake_api.ledger.custom_ids_submitted()
+    submitted = submitted_per_record(fake_api.ledger)
     assert any(n == 2 for n in submitted.values())  # some were re-sent ...
     assert len(fake_api.ledger.batches_created()) >= 2
     assert fake_api.ledger.answered_twice() == {}  # ... and none was paid for twice
@@ -146,7 +146,7 @@ def test_job_larger_than_one_batch(job: Job, fake_api: FakeAPI) -> None:
     batches = fake_api.ledger.batches_created()
     assert [len(b["custom_ids"]) for b in batches] == [4, 4, 4, 4, 4, 4, 1]
     assert len(job.outputs()) == 25
-    assert sum(fake_api.ledger.custom_ids_submitted().values()) == 25
+    assert sum(submitted_per_record(fake_api.ledger).values()) == 25
 
 
 def test_two_models_give_one_row_per_record_and_model(job: Job, fake_api: FakeAPI) -> None:
@@ -255,7 +255,7 @@ def test_other_sink_formats(job: Job, suffix: str) -> None:
 def test_unreachable_provider_exits_3_and_keeps_the_state(job: Job) -> None:
     job.write_spec({"model": {"base_url": "http://127.0.0.1:9/v1"}})
     result = job.run(expect=3)
-    assert "cannot reach openai at http://127.0.0.1:9/v1 to upload the batch file" in result.stderr
+    assert "cannot reach openai at http://127.0.0.1:9/v1 to list batches" in result.stderr  # before anything is sent
     job.write_spec({"model": {"base_url": None}})
     assert job.state("SELECT status, count(*) FROM records GROUP BY 1") in ([("pending", 10)], [("submitted", 10)])
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+from batchspec.adoption import Preview, preview
 from batchspec.explain import explain
 from batchspec.fmt import count, format_bytes, usd
 from batchspec.plan import CATEGORIES, ModelPlan, Plan, build_plan, emit
@@ -14,22 +16,45 @@ from batchspec.spec.model import JobSpec
 SHOWN_BATCHES = 5
 
 
-def plan_command(spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain_id: str | None) -> Plan | None:
-    """Print the plan (or one record's explanation); returns the plan, or None for --explain."""
+def plan_command(
+    spec: JobSpec, *, as_json: bool, emit_dir: Path | None, explain_id: str | None, offline: bool = False
+) -> Plan | None:
+    """Print the plan (or one record's explanation); returns the plan, or None for --explain.
+    Unless ``offline``, the provider is asked for this job's batches the state does not know."""
     if explain_id is not None:
         print_explanation(spec, explain_id, as_json)
         return None
     with build_plan(spec, keep_bodies=emit_dir is not None) as plan:
         written = emit(plan, emit_dir) if emit_dir is not None else []
+        seen = None if offline else preview(spec, plan.staging)
+        for problem in seen.problems if seen else []:
+            print(f"warning: could not look at the provider for this job's batches: {problem}", file=sys.stderr)
         if as_json:
             data = plan.to_dict()
             data["emitted"] = [str(p) for p in written]
+            data["at_provider"] = seen.to_dict() if seen else None
             print(json.dumps(data, indent=2))
         else:
             print_plan(plan)
+            if seen:
+                _print_provider(seen)
             if written:
                 print(f"\nWrote {count(len(written), 'batch file')} to {display_path(emit_dir or Path())}")
         return plan
+
+
+def _print_provider(seen: Preview) -> None:
+    if seen.batches:
+        print(
+            f"At the provider: {count(seen.batches, 'batch')} of this job that the state does not know, "
+            f"{count(seen.requests, 'request')}; {seen.current:,} of them are current requests of this input, "
+            "which run adopts instead of sending them again."
+        )
+    if seen.undecided:
+        print(
+            f"At the provider: {count(seen.undecided, 'batch')} still running that cannot be attributed to a job "
+            "until they end (the provider keeps no metadata on them)."
+        )
 
 
 def print_plan(plan: Plan) -> None:

@@ -37,7 +37,6 @@ class AnthropicProvider:
     retired_params = frozenset({"temperature", "top_p", "top_k"})
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
-    tags_custom_ids = True  # see runner.batch.wire_id: batches carry no metadata to recognise them by
     batch_file_suffix = ".json"
 
     def build_body(
@@ -66,10 +65,10 @@ class AnthropicProvider:
         body.update(model.extra_params)
         return body
 
-    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+    def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
         from batchspec.providers.anthropic_batch import AnthropicBatchClient
 
-        return AnthropicBatchClient(model, job)
+        return AnthropicBatchClient(model, job, probe=probe)
 
     def sync_client(self, model: ModelSpec) -> SyncClient:
         from batchspec.providers.anthropic_sync import AnthropicSyncClient

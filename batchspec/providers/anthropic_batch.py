@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -10,21 +11,25 @@ import orjson
 
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome, tolerant
 from batchspec.pricing import Usage
-from batchspec.providers.base import BatchInfo
+from batchspec.providers.base import PROBE_TIMEOUT, BatchInfo, Lookup
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.sdkcalls import anthropic_client, call, translated
 from batchspec.spec.model import ModelSpec
 
-LOOKUP_SLACK = timedelta(minutes=10)
+LOOKUP_SLACK = timedelta(minutes=10)  # clock skew allowed between us and the provider
+RESULTS_KEPT = timedelta(days=29)  # how long Anthropic keeps a batch's results
 NOT_RUN = {"canceled": "batch_cancelled", "expired": "batch_expired"}
 
 
 class AnthropicBatchClient:
-    def __init__(self, model: ModelSpec, job: str) -> None:
+    def __init__(self, model: ModelSpec, job: str, *, probe: bool = False) -> None:
         self.client, self.endpoint = anthropic_client(model)
+        self.patient = not probe
+        if probe:
+            self.client = self.client.with_options(timeout=PROBE_TIMEOUT)
 
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
-        return call(self.endpoint, what, fn, retry=retry)
+        return call(self.endpoint, what, fn, retry=retry and self.patient)
 
     def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         requests = orjson.loads(payload)["requests"]
@@ -33,24 +38,58 @@ class AnthropicBatchClient:
         )
         return _info(batch)
 
-    def find(self, local_key: str, not_before: str, count: int, known: set[str]) -> BatchInfo | None:
-        """Anthropic batches carry no metadata: match an unknown batch created after the intent with
-        the same number of requests. The runner submits one batch at a time, so at most one intent
-        is unconfirmed, and collecting checks every custom_id against the batch's members."""
+    def find(self, local_key: str, not_before: str, count: int, known: set[str], wire_ids: set[str]) -> Lookup:
+        """Anthropic batches carry no metadata: the evidence is in the results, whose custom_ids are
+        the submission's wire ids. A batch of the right size still running cannot be read yet: it
+        leaves the lookup undecided, never resolved by time and size alone."""
         oldest = datetime.fromisoformat(not_before.replace("Z", "+00:00")) - LOOKUP_SLACK
+        undecided = 0
+        for batch in self._listed(oldest):
+            if batch.provider_batch_id in known or batch.total != count:
+                continue
+            if not batch.ended:
+                undecided += 1
+            elif self._first_id(batch) in wire_ids:
+                return Lookup(found=batch)
+        return Lookup(undecided=undecided)
 
-        def search() -> BatchInfo | None:
-            for batch in self.client.messages.batches.list(limit=100):  # newest first
+    def scan(self, since: float, job: str) -> Iterator[BatchInfo]:
+        oldest = datetime.now(timezone.utc) - RESULTS_KEPT
+        if since:
+            oldest = max(oldest, datetime.fromtimestamp(since, timezone.utc) - LOOKUP_SLACK)
+        return self._listed(oldest)
+
+    def _listed(self, oldest: datetime) -> Iterator[BatchInfo]:
+        """The account's batches created after ``oldest``; the list is documented newest first."""
+        pages = self._call("list batches", lambda: self.client.messages.batches.list(limit=100))
+        with translated(self.endpoint, "list batches"):
+            for batch in pages:
                 if batch.created_at < oldest:
-                    return None
-                counts = batch.request_counts
-                total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
-                if total == count and batch.id not in known:
-                    return _info(batch)
-            return None
+                    return
+                yield _info(batch)
 
-        result: BatchInfo | None = self._call("list batches", search)
-        return result
+    def _first_id(self, info: BatchInfo) -> str | None:
+        ids = self.request_ids(info)
+        if ids is None:
+            return None
+        with contextlib.closing(ids):
+            return next(ids, None)
+
+    def request_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
+        if not info.ended:
+            return None
+        return self._result_ids(info.provider_batch_id)
+
+    def _result_ids(self, batch_id: str) -> Generator[str, None, None]:
+        with translated(self.endpoint, "read batch results"):
+            decoder = self.client.messages.batches.results(batch_id)
+            try:
+                for line in decoder.http_response.iter_lines():
+                    with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
+                        if line.strip():
+                            yield str(orjson.loads(line)["custom_id"])
+            finally:
+                decoder.close()
 
     def retrieve(self, provider_batch_id: str) -> BatchInfo:
         return _info(self._call("check a batch", lambda: self.client.messages.batches.retrieve(provider_batch_id)))
@@ -153,6 +192,8 @@ def _info(batch: Any) -> BatchInfo:
             "expires_at": _iso(batch.expires_at),
             "cancelling_at": _iso(batch.cancel_initiated_at),
         },
+        created_at=batch.created_at.timestamp(),
+        total=counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -12,6 +12,9 @@ from batchspec.outcomes import Outcome
 if TYPE_CHECKING:
     from batchspec.providers.sync_common import SyncAnswer
     from batchspec.spec.model import CacheSpec, ModelSpec
+
+
+PROBE_TIMEOUT = 15.0  # seconds: a probe (plan's look at the provider) must not hang
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,6 @@ class Provider(Protocol):
     required_params: frozenset[str]
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
-    tags_custom_ids: bool  # batches send custom_ids prefixed with a per-batch tag
 
     def build_body(
         self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None
@@ -55,8 +57,9 @@ class Provider(Protocol):
         """Write the whole batch payload, as the provider receives it, to ``out``."""
         ...
 
-    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
-        """A client for ``model``'s batches; raises AuthError without a usable key."""
+    def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
+        """A client for ``model``'s batches; raises AuthError without a usable key. A ``probe`` (plan's
+        look at the provider) gives up at once instead of retrying, and waits less for answers."""
         ...
 
     def sync_client(self, model: ModelSpec) -> SyncClient:
@@ -78,6 +81,18 @@ class BatchInfo:
     error_file_id: str | None = None
     errors: tuple[str, ...] = ()  # why a batch failed as a whole
     failed: bool = False  # failed as a whole (validation): no per-request results
+    created_at: float = 0.0  # Unix seconds
+    total: int = 0  # requests in the batch
+    job: str | None = None  # the job that sent it, where the provider keeps metadata that says
+    key: str | None = None  # the local key of the submission that created it, likewise
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the provider says of a submission whose answer was lost."""
+
+    found: BatchInfo | None = None  # the batch it created
+    undecided: int = 0  # batches that may be it, whose requests cannot be read yet (still running)
 
 
 class BatchClient(Protocol):
@@ -87,8 +102,19 @@ class BatchClient(Protocol):
         """Create a batch from ``payload``; ``on_upload`` records an uploaded file id first."""
         ...
 
-    def find(self, local_key: str, not_before: str, count: int, known: set[str]) -> BatchInfo | None:
-        """The batch an interrupted ``submit`` may have created, if the provider has it."""
+    def find(self, local_key: str, not_before: str, count: int, known: set[str], wire_ids: set[str]) -> Lookup:
+        """The batch an interrupted ``submit`` of ``wire_ids`` may have created: found only on evidence
+        that it is that submission (metadata, or the ids its results carry), never on time and size."""
+        ...
+
+    def scan(self, since: float, job: str) -> Iterator[BatchInfo]:
+        """The account's batches created since ``since`` (Unix seconds, 0: as far back as results are
+        kept), newest first, bounded; where metadata says which job sent a batch, only ``job``'s."""
+        ...
+
+    def request_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
+        """The wire ids of a batch's requests, or None while the provider cannot tell (a running
+        Anthropic batch). Reading can stop early: closing the iterator closes the download."""
         ...
 
     def retrieve(self, provider_batch_id: str) -> BatchInfo: ...

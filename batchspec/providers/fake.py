@@ -55,11 +55,11 @@ class FakeProvider(OpenAIProvider):
     def routes_by_cache_key(self, model: ModelSpec) -> bool:
         return True  # the fake speaks OpenAI's API, prompt_cache_key included
 
-    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+    def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
         from batchspec.providers.openai_batch import OpenAIBatchClient
 
         url = model.base_url or in_process_server().openai_base_url
-        return OpenAIBatchClient(model, job, provider="fake", endpoint=CHAT_COMPLETIONS, base_url=url)
+        return OpenAIBatchClient(model, job, provider="fake", endpoint=CHAT_COMPLETIONS, base_url=url, probe=probe)
 
     def sync_client(self, model: ModelSpec) -> SyncClient:
         from batchspec.providers.openai_sync import OpenAISyncClient

@@ -58,7 +58,6 @@ class OpenAIProvider:
     retired_params: frozenset[str] = frozenset()
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
-    tags_custom_ids = False  # batch metadata identifies a batch; custom_ids are sent as they are
     batch_file_suffix = ".jsonl"
 
     def build_body(
@@ -88,10 +87,10 @@ class OpenAIProvider:
         """OpenAI's own API takes prompt_cache_key; other OpenAI-compatible servers may refuse it."""
         return model.base_url is None or "api.openai.com" in model.base_url
 
-    def batch_client(self, model: ModelSpec, job: str) -> BatchClient:
+    def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
         from batchspec.providers.openai_batch import OpenAIBatchClient
 
-        return OpenAIBatchClient(model, job, endpoint=CHAT_COMPLETIONS)
+        return OpenAIBatchClient(model, job, endpoint=CHAT_COMPLETIONS, probe=probe)
 
     def sync_client(self, model: ModelSpec) -> SyncClient:
         from batchspec.providers.openai_sync import OpenAISyncClient

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,15 +13,17 @@ import orjson
 from batchspec.errors import ProviderError
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome, tolerant
 from batchspec.pricing import Usage
-from batchspec.providers.base import BatchInfo
+from batchspec.providers.base import PROBE_TIMEOUT, BatchInfo, Lookup
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.sdkcalls import call, openai_client, translated
 from batchspec.spec.model import ModelSpec
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 METADATA_KEY = "batchspec_key"
+JOB_KEY = "batchspec_job"
 LOOKUP_SLACK_SECONDS = 600  # clock skew allowed between us and the provider when finding a batch
 LOOKUP_MAX_BATCHES = 2000  # how far back the account's batch list is searched
+RETENTION_SECONDS = 30 * 24 * 3600  # batch output files are kept 30 days by default
 _TIMESTAMPS = {
     "created_at": "submitted_at",
     "in_progress_at": "in_progress_at",
@@ -44,13 +47,17 @@ class OpenAIBatchClient:
         provider: str = "openai",
         endpoint: str,
         base_url: str | None = None,
+        probe: bool = False,
     ) -> None:
         self.job = job
         self.batch_endpoint = endpoint  # the API path the batch's requests go to
         self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url)
+        self.patient = not probe
+        if probe:
+            self.client = self.client.with_options(timeout=PROBE_TIMEOUT)
 
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
-        return call(self.endpoint, what, fn, retry=retry)
+        return call(self.endpoint, what, fn, retry=retry and self.patient)
 
     def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
         upload = self._call(
@@ -67,31 +74,53 @@ class OpenAIBatchClient:
                 input_file_id=upload.id,
                 endpoint=self.batch_endpoint,
                 completion_window="24h",
-                metadata={METADATA_KEY: local_key, "batchspec_job": self.job[:512]},
+                metadata={METADATA_KEY: local_key, JOB_KEY: self.job[:512]},
             ),
             retry=False,
         )
         return _info(batch)
 
-    def find(self, local_key: str, not_before: str, count: int, known: set[str]) -> BatchInfo | None:
+    def find(self, local_key: str, not_before: str, count: int, known: set[str], wire_ids: set[str]) -> Lookup:
+        """The batch's metadata carries the submission's local key: that is the evidence."""
         oldest = _unix(not_before) - LOOKUP_SLACK_SECONDS
+        for batch in self._listed(oldest):
+            if batch.key == local_key and batch.job == self.job and batch.provider_batch_id not in known:
+                return Lookup(found=batch)
+        return Lookup()
 
-        def search() -> BatchInfo | None:
-            # The list is newest first in practice, but that is not documented: read on past older
-            # batches, up to a bound, rather than stop at the first one.
-            for seen, batch in enumerate(self.client.batches.list(limit=100)):
+    def scan(self, since: float, job: str) -> Iterator[BatchInfo]:
+        oldest = max(since - LOOKUP_SLACK_SECONDS, time.time() - RETENTION_SECONDS)
+        return (batch for batch in self._listed(oldest) if batch.job == job)
+
+    def _listed(self, oldest: float) -> Iterator[BatchInfo]:
+        """The account's batches created after ``oldest``, newest first, at most LOOKUP_MAX_BATCHES.
+        The list is newest first in practice, but that is not documented: read on past an older
+        batch, up to the bound, rather than stop at the first one."""
+        pages = self._call("list batches", lambda: self.client.batches.list(limit=100))
+        with translated(self.endpoint, "list batches"):
+            for seen, batch in enumerate(pages):
                 if seen >= LOOKUP_MAX_BATCHES:
-                    return None
-                if (
-                    batch.created_at >= oldest
-                    and (batch.metadata or {}).get(METADATA_KEY) == local_key
-                    and batch.id not in known
-                ):
-                    return _info(batch)
-            return None
+                    return
+                if batch.created_at >= oldest:
+                    yield _info(batch)
 
-        result: BatchInfo | None = self._call("list batches", search)
-        return result
+    def request_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
+        """An ended batch's ids from its result files; a running one's from its input file."""
+        if info.ended:
+            files = [f for f in (info.output_file_id, info.error_file_id) if f]
+        else:
+            files = [info.input_file_id] if info.input_file_id else []
+        return (custom_id for file_id in files for custom_id in self._file_ids(file_id))
+
+    def _file_ids(self, file_id: str) -> Generator[str, None, None]:
+        with (
+            translated(self.endpoint, "read a batch file"),
+            self.client.files.with_streaming_response.content(file_id) as response,
+        ):
+            for line in response.iter_lines():
+                with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
+                    if line.strip():
+                        yield str(orjson.loads(line)["custom_id"])
 
     def retrieve(self, provider_batch_id: str) -> BatchInfo:
         return _info(self._call("check a batch", lambda: self.client.batches.retrieve(provider_batch_id)))
@@ -207,6 +236,10 @@ def _info(batch: Any) -> BatchInfo:
         error_file_id=batch.error_file_id,
         errors=errors,
         failed=batch.status == "failed",
+        created_at=float(batch.created_at or 0),
+        total=counts.total if counts else 0,
+        job=(batch.metadata or {}).get(JOB_KEY),
+        key=(batch.metadata or {}).get(METADATA_KEY),
     )
 
 

@@ -69,8 +69,7 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
             return _unchanged(spec, store, previous, mode)
         run_id = start_run(store.db, "run", mode)
         records, planned = _take_plan(spec, store, run_id, fingerprint, options)
-        check_budget(spec, store.db, planned, mode)
-        submitted, sent = _execute(spec, store, run_id, mode, progress, options)
+        submitted, sent = _execute(spec, store, run_id, mode, progress, options, planned)
         if spec.cache.responses:
             responses.share_results(store.db, spec.name)
         crash_point("before_sinks")
@@ -106,13 +105,22 @@ def _take_plan(
 
 
 def _execute(
-    spec: JobSpec, store: StateStore, run_id: int, mode: str, progress: Progress, options: RunOptions
+    spec: JobSpec,
+    store: StateStore,
+    run_id: int,
+    mode: str,
+    progress: Progress,
+    options: RunOptions,
+    planned: list[ModelPlan],
 ) -> tuple[int, int]:
     """Send and collect; returns (batches submitted, sync requests sent)."""
     engine = Engine(spec, store, run_id, progress)
     sent = 0
     try:
         engine.recover_intents()  # in either mode: batches an interrupted run left behind
+        check_budget(spec, store.db, planned, mode)
+        if mode == "batch" and queries.record_counts(store.db, run_id)["pending"]:
+            engine.adopt()  # this job's batches the state does not know: never paid for twice
         if mode == "sync":
             sent = _run_sync(spec, store, run_id, progress, engine, options)
         else:

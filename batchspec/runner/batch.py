@@ -8,7 +8,6 @@ anything is sent again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import time
@@ -16,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from batchspec import adoption
 from batchspec.crashpoints import crash_point
 from batchspec.errors import ProviderError, StateError
 from batchspec.fmt import count
@@ -29,13 +29,18 @@ from batchspec.spec.model import JobSpec, ModelSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries, responses
 from batchspec.state.batches import ABANDONED, BatchRow, Collected
-from batchspec.state.records import sendable
+from batchspec.state.records import sendable, set_meta
 from batchspec.state.store import StateStore
+from batchspec.wireid import job_tag, wire_id
 
 log = logging.getLogger(__name__)
 FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
 POLL_FAILURES_TOLERATED = 5  # consecutive failed polls (or downloads) of one batch before the run stops
 FAILED_BATCHES_TOLERATED = 3  # batches of one model failed whole, in a row, before the run stops
+# An unconfirmed submission younger than this (plus time to take in its bytes) may still be being
+# created at the provider: it is looked up again later, not released.
+SETTLE_SECONDS = 3.0
+SETTLE_BYTES_PER_SECOND = 10_000_000
 
 
 @dataclass
@@ -49,7 +54,9 @@ class Engine:
     batch_failures: dict[str, int] = field(default_factory=dict)  # consecutive failed batches, per model
     held_until: dict[str, float] = field(default_factory=dict)  # per model: no new batch before
     expiry_warned: set[str] = field(default_factory=set)
+    unconfirmed_told: set[str] = field(default_factory=set)
     orphans: set[str] = field(default_factory=set)
+    foreign: set[str] = field(default_factory=set)  # recorded as ours, but the provider says otherwise
     submitted: int = 0
     collected: int = 0
 
@@ -57,12 +64,18 @@ class Engine:
     def db(self) -> sqlite3.Connection:
         return self.store.db
 
+    @property
+    def tag(self) -> str:
+        return job_tag(self.spec.name)
+
     def flying(self) -> list[BatchRow]:
         """In-flight batches of this spec's models. A batch of a model the spec no longer names
         cannot be polled (its endpoint and key are unknown): it is reported once, then left alone."""
         labels = {m.label for m in self.spec.models}
         flying = []
         for batch in state_batches.in_flight(self.db):
+            if batch.local_key in self.foreign:
+                continue
             if batch.model in labels:
                 flying.append(batch)
             elif batch.local_key not in self.orphans:
@@ -85,24 +98,91 @@ class Engine:
 
     # -- resuming ---------------------------------------------------------------------------
 
-    def recover_intents(self) -> None:
-        """Settle submissions a killed run left unconfirmed, before anything new is sent."""
+    def recover_intents(self) -> int:
+        """Settle submissions a killed run left unconfirmed, before anything new is sent. Returns how
+        many stay unconfirmed: the provider may have created them, and cannot say yet."""
+        unconfirmed = 0
+        labels = {m.label for m in self.spec.models}
         for batch in state_batches.intents(self.db):
-            if batch.model not in {m.label for m in self.spec.models}:
+            if batch.model not in labels:
                 state_batches.release(self.db, batch.local_key, ABANDONED, "its model is no longer in the spec")
                 continue
             client = self.client(batch.model)
             known = state_batches.known_provider_ids(self.db)
-            found = client.find(batch.local_key, batch.created_at, batch.request_count, known)
-            if found is not None:
-                state_batches.record_provider_state(self.db, batch.local_key, found)
+            wires = state_batches.wire_ids(self.db, batch.local_key)
+            lookup = client.find(batch.local_key, batch.created_at, batch.request_count, known, wires)
+            if lookup.found is not None:
+                state_batches.record_provider_state(self.db, batch.local_key, lookup.found)
                 self.progress.event(
-                    f"resumed batch {found.provider_batch_id} ({batch.model}), submitted by an interrupted run"
+                    f"resumed batch {lookup.found.provider_batch_id} ({batch.model}), submitted by an interrupted run"
                 )
-                continue
-            if batch.input_file_id:
-                client.discard_upload(batch.input_file_id)
-            state_batches.release(self.db, batch.local_key, ABANDONED, "interrupted before the provider had it")
+            elif lookup.undecided or not _settled(batch):
+                unconfirmed += 1
+                self._say_unconfirmed(batch, lookup.undecided)
+            else:
+                if batch.input_file_id:
+                    client.discard_upload(batch.input_file_id)
+                state_batches.release(self.db, batch.local_key, ABANDONED, "interrupted before the provider had it")
+        return unconfirmed
+
+    def _say_unconfirmed(self, batch: BatchRow, undecided: int) -> None:
+        if batch.local_key in self.unconfirmed_told:
+            return
+        self.unconfirmed_told.add(batch.local_key)
+        why = (
+            f"{count(undecided, 'batch')} of that size on the account {'is' if undecided == 1 else 'are'} still "
+            "running, and which job sent a batch can only be read from its results"
+            if undecided
+            else "the provider may still be creating it"
+        )
+        self.progress.event(
+            f"an interrupted run's submission of {count(batch.request_count, 'request')} ({batch.model}) is "
+            f"unconfirmed: {why}; its requests wait until that is known, so they are never paid twice"
+        )
+
+    def adopt(self) -> int:
+        """Adopt this job's batches the state does not know (see ``batchspec.adoption``); returns requests taken."""
+        taken = 0
+        for account, models in adoption.accounts(self.spec).items():
+            meta_key = adoption.mark_key(account)
+            since = float(self.store.meta(meta_key) or 0)
+            known = state_batches.known_provider_ids(self.db)
+            lookup = adoption.state_lookup(self.db, self.run_id)
+            try:
+                found = adoption.scan(self.client(models[0].label), self.spec.name, self.tag, since, known, lookup)
+            except ProviderError as error:
+                if error.status not in (404, 405):
+                    raise
+                log.info("%s has no batch list (%s): nothing to adopt", models[0].provider, error)
+                continue  # a server without batches (an OpenAI-compatible one): no batch of ours there
+            for batch in found.found:
+                taken += self._adopt_one(batch, models)
+            if found.undecided and not since:  # a state seeing the account for the first time
+                self.progress.event(
+                    f"{models[0].provider}: {count(found.undecided, 'batch')} on the account still running cannot be "
+                    "attributed to a job until they end; if this job's state was lost, its requests in them are "
+                    "paid again (keep the state remotely: see the README, In CI)"
+                )
+            set_meta(self.db, meta_key, repr(found.mark))
+        return taken
+
+    def _adopt_one(self, found: adoption.Found, models: list[ModelSpec]) -> int:
+        info = found.info
+        if not found.members:
+            self.progress.event(
+                f"batch {info.provider_batch_id} of this job holds {count(found.requests, 'request')} that are "
+                "no longer this input's current ones: not adopted"
+            )
+            return 0
+        label = max(found.members, key=lambda m: len(found.members[m]))
+        model = self.spec.model(label)
+        local_key = f"adopted-{info.provider_batch_id}"
+        taken = state_batches.adopt(self.db, local_key, self.run_id, label, model.provider, info, found.members[label])
+        self.progress.event(
+            f"adopted batch {info.provider_batch_id} ({label}, {info.status}): {count(found.requests, 'request')} of "
+            f"this job the state did not know, {taken:,} of them current and not yet answered"
+        )
+        return taken
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -110,13 +190,14 @@ class Engine:
         first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
         delay = first
         while True:
+            unconfirmed = self.recover_intents() if state_batches.intents(self.db) else 0
             self.poll_all()
             submitted = self.submit_more() if submit else False
             if submitted:
                 delay = first
             self.show()
             flying = self.flying()
-            if not flying:
+            if not flying and not unconfirmed:
                 if not submit or not self._pending():
                     return
                 if not submitted:
@@ -169,13 +250,12 @@ class Engine:
             return False  # its last batch failed at the provider: wait before the next
         provider = get_provider(model.provider)
         limits = limits_for(self.spec, model)
-        tag = uuid.uuid4().hex[:12]
         entries: list[bytes] = []
         items: list[tuple[str, str]] = []
         size = PAYLOAD_WRAPPER
         once = self.spec.cache.responses
         for request in sendable(self.db, model.label, self.run_id, limits.max_requests, once=once):
-            wire = wire_id(tag, request.custom_id) if provider.tags_custom_ids else request.custom_id
+            wire = wire_id(self.tag, request.custom_id, request.request_hash)
             entry = provider.batch_entry(wire, request.body)
             if entries and size + len(entry) + 2 > limits.max_bytes:
                 break
@@ -184,7 +264,8 @@ class Engine:
             size += len(entry) + 2
         if not entries:
             return False
-        self._submit(model, provider, f"{self.spec.name}-r{self.run_id}-{tag}", entries, items, size)
+        local_key = f"{self.spec.name}-r{self.run_id}-{uuid.uuid4().hex[:12]}"
+        self._submit(model, provider, local_key, entries, items, size)
         return True
 
     def _submit(
@@ -319,12 +400,20 @@ class Engine:
     # -- cancelling --------------------------------------------------------------------------
 
     def _cancel(self, batch: BatchRow, forget_missing: bool) -> None:
-        """Ask the provider to cancel one batch; one that already ended is simply collected."""
+        """Ask the provider to cancel one batch; one that already ended is simply collected. Only a
+        batch proven to be this job's is cancelled: where the provider keeps metadata, it must say so."""
         assert batch.provider_batch_id is not None
         client = self.client(batch.model)
         try:
-            ended = _ended_or_none(client, batch.provider_batch_id)
-            info = ended or client.cancel(batch.provider_batch_id)
+            info = client.retrieve(batch.provider_batch_id)
+            if info.job is not None and info.job != self.spec.name:
+                self.progress.event(
+                    f"not cancelling batch {batch.provider_batch_id}: the provider says job '{info.job}' sent it"
+                )
+                self.foreign.add(batch.local_key)  # and not waited for
+                return
+            if not info.ended:
+                info = client.cancel(batch.provider_batch_id)
         except ProviderError as error:
             if error.status == 404 and forget_missing:
                 state_batches.release(self.db, batch.local_key, "forgotten", "not found at the provider")
@@ -356,16 +445,10 @@ class Engine:
         return len(flying)
 
 
-def _ended_or_none(client: BatchClient, batch_id: str) -> BatchInfo | None:
-    info = client.retrieve(batch_id)
-    return info if info.ended else None
-
-
-def wire_id(tag: str, custom_id: str) -> str:
-    """The custom_id as one batch sends it: prefixed with the batch's tag, so answers from some
-    other batch (an interrupted submission matched by guesswork) can never pass for this one's."""
-    wire = f"{tag}_{custom_id}"
-    return wire if len(wire) <= 64 else f"{tag}_{hashlib.sha256(custom_id.encode()).hexdigest()[:40]}"
+def _settled(batch: BatchRow) -> bool:
+    """Whether an unconfirmed submission is old enough that a batch it created would be listed."""
+    age = datetime.now(timezone.utc) - datetime.fromisoformat(batch.created_at.replace("Z", "+00:00"))
+    return age.total_seconds() >= SETTLE_SECONDS + batch.bytes / SETTLE_BYTES_PER_SECOND
 
 
 def _collected_message(info: BatchInfo, batch: BatchRow, summary: Collected) -> str:

@@ -114,6 +114,11 @@ def in_flight(db: sqlite3.Connection) -> list[BatchRow]:
     return batches(db, "provider_batch_id IS NOT NULL AND collected_at IS NULL")
 
 
+def wire_ids(db: sqlite3.Connection, local_key: str) -> set[str]:
+    """The ids a batch sends (or sent) on the wire."""
+    return {row[0] for row in db.execute("SELECT wire_id FROM batch_items WHERE local_key = ?", (local_key,))}
+
+
 def known_provider_ids(db: sqlite3.Connection) -> set[str]:
     return {row[0] for row in db.execute("SELECT provider_batch_id FROM batches WHERE provider_batch_id IS NOT NULL")}
 
@@ -181,6 +186,46 @@ def record_provider_state(db: sqlite3.Connection, local_key: str, info: Any) -> 
             values.append(info.timestamps[name])
     with transaction(db):
         db.execute(f"UPDATE batches SET {', '.join(assignments)} WHERE local_key = ?", (*values, local_key))
+
+
+def adopt(
+    db: sqlite3.Connection,
+    local_key: str,
+    run_id: int,
+    model: str,
+    provider: str,
+    info: Any,
+    items: list[tuple[str, str, str]],
+) -> int:
+    """A batch of this job the state did not know (``info``, a ``BatchInfo``), found at the provider:
+    recorded as submitted, exactly as if this state had sent it. Its members are those of ``items``
+    (custom_id, request_hash, wire_id) that are their record's current request and neither done
+    nor waiting for another batch. Returns how many it took."""
+    stamp = now()
+    with transaction(db):
+        db.execute(
+            "INSERT INTO batches (local_key, run_id, model, provider, provider_batch_id, status, request_count, "
+            "bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)",
+            (local_key, run_id, model, provider, info.provider_batch_id, info.status, stamp),
+        )
+        for custom_id, request_hash, wire in items:
+            cursor = db.execute(
+                "UPDATE records SET status = 'submitted', batch_key = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE model = ? AND custom_id = ? AND request_hash = ? AND run_id = ? "
+                "AND status IN ('pending', 'failed') AND batch_key IS NULL",
+                (local_key, stamp, model, custom_id, request_hash, run_id),
+            )
+            if cursor.rowcount:
+                db.execute(
+                    "INSERT INTO batch_items (local_key, model, custom_id, request_hash, attempt, wire_id) "
+                    "SELECT ?, model, custom_id, request_hash, attempts, ? FROM records WHERE model = ? "
+                    "AND custom_id = ?",
+                    (local_key, wire, model, custom_id),
+                )
+        taken = db.execute("SELECT count(*) FROM batch_items WHERE local_key = ?", (local_key,)).fetchone()[0]
+        db.execute("UPDATE batches SET request_count = ? WHERE local_key = ?", (taken, local_key))
+    record_provider_state(db, local_key, info)
+    return int(taken)
 
 
 def release(db: sqlite3.Connection, local_key: str, status: str, reason: str) -> None:

@@ -155,3 +155,28 @@ def sendable(
 def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+Request = tuple[str, str, str]  # model, custom_id, request_hash
+
+
+def requests_of(
+    db: sqlite3.Connection, custom_ids: list[str], prefixes: list[str], *, run_id: int | None, table: str = "records"
+) -> Iterator[Request]:
+    """The current requests of these custom_ids, and of every custom_id starting with one of
+    ``prefixes``: of this run's records, or (``table="items"``, ``run_id=None``) of a plan's."""
+    where = " AND run_id = ?" if run_id is not None else ""
+    extra: tuple[int, ...] = (run_id,) if run_id is not None else ()
+    for start in range(0, len(custom_ids), 500):
+        chunk = custom_ids[start : start + 500]
+        yield from db.execute(
+            f"SELECT model, custom_id, request_hash FROM {table} "
+            f"WHERE custom_id IN ({', '.join('?' * len(chunk))}){where}",
+            (*chunk, *extra),
+        )
+    for prefix in prefixes:
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        yield from db.execute(
+            f"SELECT model, custom_id, request_hash FROM {table} WHERE custom_id LIKE ? ESCAPE '\\'{where}",
+            (pattern, *extra),
+        )

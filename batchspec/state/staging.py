@@ -128,8 +128,8 @@ class Staging:
             self.db.execute("CREATE INDEX items_hash ON items (model, request_hash, ordinal)")
         self.db.execute("COMMIT")
         columns = (
-            "i.rowid AS seq, i.model, i.custom_id, i.nbytes, i.tokens, i.prefix_hash, i.prefix_tokens, "
-            "i.body_at, i.body_len"
+            "i.rowid AS seq, i.model, i.custom_id, i.request_hash, i.nbytes, i.tokens, i.prefix_hash, "
+            "i.prefix_tokens, i.body_at, i.body_len"
         )
         if not self.cache and self._state_is_empty():
             # A first plan: every request is new, so a view spares copying every row.
@@ -146,9 +146,9 @@ class Staging:
         )
         # Classified once (the category is the expensive part), in input order: seq is the rowid.
         self.db.execute(
-            "CREATE TABLE main.classified (seq INTEGER PRIMARY KEY, model TEXT, custom_id TEXT, nbytes INTEGER, "
-            "tokens INTEGER, prefix_hash TEXT, prefix_tokens INTEGER, body_at INTEGER, body_len INTEGER, "
-            "category TEXT, stored_hash TEXT)"
+            "CREATE TABLE main.classified (seq INTEGER PRIMARY KEY, model TEXT, custom_id TEXT, "
+            "request_hash TEXT, nbytes INTEGER, tokens INTEGER, prefix_hash TEXT, prefix_tokens INTEGER, "
+            "body_at INTEGER, body_len INTEGER, category TEXT, stored_hash TEXT)"
         )
         self.db.execute(
             f"INSERT INTO main.classified SELECT {columns}, {category}, r.request_hash "
@@ -212,15 +212,15 @@ class Staging:
             f"SELECT nbytes FROM classified WHERE {_TO_SEND} ORDER BY seq", (model, *SEND_CATEGORIES)
         )
 
-    def send_bodies(self, model: str) -> Iterator[tuple[str, bytes]]:
-        """(custom_id, request body) of each request to send for ``model``, in input order. The plan
-        must have kept the bodies."""
+    def send_bodies(self, model: str) -> Iterator[tuple[str, str, bytes]]:
+        """(custom_id, request hash, request body) of each request to send for ``model``, in input
+        order. The plan must have kept the bodies."""
         rows = self.db.execute(
-            f"SELECT custom_id, body_at, body_len FROM classified WHERE {_TO_SEND} ORDER BY seq",
+            f"SELECT custom_id, request_hash, body_at, body_len FROM classified WHERE {_TO_SEND} ORDER BY seq",
             (model, *SEND_CATEGORIES),
         )
         read = self.bodies.read
-        return ((custom_id, read(at, length)) for custom_id, at, length in rows)
+        return ((custom_id, request_hash, read(at, length)) for custom_id, request_hash, at, length in rows)
 
     def send_custom_id(self, model: str, index: int) -> str:
         """The custom_id of the request to send at ``index`` (from 0) for ``model``."""
@@ -229,6 +229,15 @@ class Staging:
             (model, *SEND_CATEGORIES, index),
         ).fetchone()
         return str(row[0])
+
+    def state_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state.meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def known_provider_ids(self) -> set[str]:
+        """The provider ids of every batch the state knows."""
+        rows = self.db.execute("SELECT provider_batch_id FROM state.batches WHERE provider_batch_id IS NOT NULL")
+        return {row[0] for row in rows}
 
     def explain_row(self, model: str, custom_id: str) -> tuple[str, str | None, dict[str, Any] | None]:
         """(category, stored request body, stored record) of one staged request."""
