@@ -26,7 +26,7 @@ from batchspec.state.store import StateStore
 from batchspec.tokens import output_token_budget
 from batchspec.wireid import job_tag, wire_id
 
-CATEGORIES = ("new", "changed", "pending", "retryable", "cached", "done", "failed", "in_flight")
+CATEGORIES = ("new", "changed", "pending", "retryable", "cached", "done", "failed", "in_flight", "removed")
 CHUNK = 2000
 ENTRY_SEPARATOR = 2  # bytes between payload entries ("\n" or ",\n")
 PAYLOAD_WRAPPER = 32  # bytes around the entries (Anthropic's {"requests":[...]})
@@ -142,6 +142,10 @@ def build_plan(spec: JobSpec, *, keep_bodies: bool = False) -> Plan:
         staging.finish()
         _check_ids(spec, staging)
         counts = list(staging.counts())
+        removed = staging.removed()
+        counts += [
+            {"model": m, "category": "removed", "requests": n, "bytes": 0, "tokens": 0} for m, n in removed.items()
+        ]
         plan.models = [_model_plan(spec, staging, model, counts) for model in spec.models]
     except BaseException:
         plan.close()

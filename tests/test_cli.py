@@ -73,7 +73,7 @@ def test_quickstart_runs_offline(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (job.dir / "out" / "quickstart.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [f"r{i:03d}" for i in range(1, 21)]
     assert {r["output"] for r in rows} <= {"positive", "negative", "neutral"}
-    assert set(rows[0]) == {"id", "model", "output", "usage", "cost_usd", "product", "text"}
+    assert set(rows[0]) == {"id", "model", "output", "current", "usage", "cost_usd", "product", "text"}
 
 
 def _spoil_state(job: Job, kind: str) -> None:

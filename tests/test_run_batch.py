@@ -238,13 +238,14 @@ def test_other_sink_formats(job: Job, suffix: str) -> None:
     if suffix == "csv":
         lines = path.read_text().splitlines()
         assert lines[0] == (
-            "id,model,output,usage_input_tokens,usage_output_tokens,usage_cache_read_tokens,"
+            "id,model,output,current,usage_input_tokens,usage_output_tokens,usage_cache_read_tokens,"
             "usage_cache_write_tokens,cost_usd,text"
         )
-        assert len(lines) == 11
+        assert len(lines) == 11 and lines[1].split(",")[3] == "true"
     elif suffix == "parquet":
         table = pq.read_table(path)
         assert table.num_rows == 10 and table.column("id").to_pylist()[0] == "r1"
+        assert table.column("current").to_pylist() == [True] * 10
         assert table.column("usage").to_pylist()[0]["input_tokens"] > 0
     else:
         db = sqlite3.connect(path)

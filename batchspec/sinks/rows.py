@@ -15,7 +15,7 @@ from batchspec.spec.model import JobSpec
 from batchspec.state import queries
 from batchspec.state.store import StateStore
 
-RESULT_COLUMNS = ("id", "model", "output", "parsed", "usage", "cost_usd")
+RESULT_COLUMNS = ("id", "model", "output", "parsed", "current", "usage", "cost_usd")
 ERROR_COLUMNS = ("id", "model", "custom_id", "error_code", "error_message", "attempts")
 
 
@@ -28,6 +28,7 @@ def result_row(row: dict[str, Any], with_parsed: bool) -> dict[str, Any]:
     out = {"id": row["id"], "model": row["model"], "output": row["output"]}
     if with_parsed:
         out["parsed"] = orjson.loads(row["parsed"]) if row["parsed"] is not None else None
+    out["current"] = row["current"]  # False: an earlier answer, kept until the new one arrives
     out["usage"] = {
         "input_tokens": row["input_tokens"],
         "output_tokens": row["output_tokens"],

@@ -85,9 +85,13 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) ->
         writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(flat(row))
+            writer.writerow({k: _csv_value(v) for k, v in flat(row).items()})
             n += 1
     return n
+
+
+def _csv_value(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value  # as JSON writes them
 
 
 def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], table: str) -> int:
@@ -152,7 +156,7 @@ def _arrow_schema(columns: list[str]) -> Any:
     usage = pa.struct(
         [(k, pa.int64()) for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")]
     )
-    types = {"usage": usage, "cost_usd": pa.float64(), "attempts": pa.int64()}
+    types = {"usage": usage, "cost_usd": pa.float64(), "attempts": pa.int64(), "current": pa.bool_()}
     return pa.schema([(c, types.get(c, pa.string())) for c in columns])
 
 
@@ -162,7 +166,7 @@ def _arrow_row(row: dict[str, Any], schema: Any) -> dict[str, Any]:
     out = {}
     for name in schema.names:
         value = row.get(name)
-        if name in ("usage", "cost_usd", "attempts") or value is None or isinstance(value, str):
+        if name in ("usage", "cost_usd", "attempts", "current") or value is None or isinstance(value, str):
             out[name] = value
         else:
             out[name] = to_json(value).decode()

@@ -6,14 +6,17 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-# The newest successful result for each record's current request.
+# Each record's newest answer to its current request; while there is none (the prompt or the
+# record changed and the new answer has not come back, or it failed), its newest earlier answer,
+# marked not current: a row never vanishes from the output while its replacement is pending.
 OUTPUT_ROWS = """
-    SELECT r.ordinal, r.model, r.custom_id, r.record_id, s.output, s.parsed, s.input_tokens, s.output_tokens,
-           s.cache_read_tokens, s.cache_write_tokens, s.cost_usd
-    FROM records r JOIN results s ON s.id = (
-        SELECT max(id) FROM results WHERE model = r.model AND custom_id = r.custom_id
-        AND request_hash = r.request_hash)
-    WHERE r.run_id = ? AND r.status = 'done'
+    SELECT r.ordinal, r.model, r.custom_id, r.record_id, s.output, s.parsed, s.request_hash = r.request_hash,
+           s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.cost_usd
+    FROM records r JOIN results s ON s.id = coalesce(
+        (SELECT max(id) FROM results WHERE model = r.model AND custom_id = r.custom_id
+         AND request_hash = r.request_hash),
+        (SELECT max(id) FROM results WHERE model = r.model AND custom_id = r.custom_id))
+    WHERE r.run_id = ?
     ORDER BY r.ordinal
 """
 ERROR_ROWS = """
@@ -27,6 +30,7 @@ OUTPUT_COLUMNS = (
     "id",
     "output",
     "parsed",
+    "current",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -38,7 +42,9 @@ ERROR_COLUMNS = ("ordinal", "model", "custom_id", "id", "error_code", "error_mes
 
 def output_rows(db: sqlite3.Connection, run_id: int) -> Iterator[dict[str, Any]]:
     for row in db.execute(OUTPUT_ROWS, (run_id,)):
-        yield dict(zip(OUTPUT_COLUMNS, row, strict=True))
+        out = dict(zip(OUTPUT_COLUMNS, row, strict=True))
+        out["current"] = bool(out["current"])
+        yield out
 
 
 def error_rows(db: sqlite3.Connection, run_id: int) -> Iterator[dict[str, Any]]:

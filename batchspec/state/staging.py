@@ -134,7 +134,8 @@ class Staging:
         if not self.cache and self._state_is_empty():
             # A first plan: every request is new, so a view spares copying every row.
             self.db.execute(
-                f"CREATE VIEW main.classified AS SELECT {columns}, 'new' AS category, NULL AS stored_hash "
+                f"CREATE VIEW main.classified AS SELECT {columns}, 'new' AS category, NULL AS stored_hash, "
+                "NULL AS stored_run "
                 "FROM items i NOT INDEXED"  # in input order, not through items_key
             )
             return
@@ -148,10 +149,10 @@ class Staging:
         self.db.execute(
             "CREATE TABLE main.classified (seq INTEGER PRIMARY KEY, model TEXT, custom_id TEXT, "
             "request_hash TEXT, nbytes INTEGER, tokens INTEGER, prefix_hash TEXT, prefix_tokens INTEGER, "
-            "body_at INTEGER, body_len INTEGER, category TEXT, stored_hash TEXT)"
+            "body_at INTEGER, body_len INTEGER, category TEXT, stored_hash TEXT, stored_run INTEGER)"
         )
         self.db.execute(
-            f"INSERT INTO main.classified SELECT {columns}, {category}, r.request_hash "
+            f"INSERT INTO main.classified SELECT {columns}, {category}, r.request_hash, r.run_id "
             "FROM items i LEFT JOIN state.records r ON r.model = i.model AND r.custom_id = i.custom_id"
         )
 
@@ -196,6 +197,15 @@ class Staging:
             "SELECT model, category, count(*), sum(nbytes), sum(tokens) FROM classified GROUP BY 1, 2"
         ):
             yield {"model": model, "category": category, "requests": n, "bytes": nbytes, "tokens": tokens}
+
+    def removed(self) -> dict[str, int]:
+        """Per model: records the last run's input had that this input does not (they leave the outputs)."""
+        last = self.db.execute("SELECT max(run_id) FROM state.records").fetchone()[0]
+        if last is None:
+            return {}
+        had = dict(self.db.execute("SELECT model, count(*) FROM state.records WHERE run_id = ? GROUP BY 1", (last,)))
+        kept = dict(self.db.execute("SELECT model, count(*) FROM classified WHERE stored_run = ? GROUP BY 1", (last,)))
+        return {model: n - kept.get(model, 0) for model, n in had.items() if n > kept.get(model, 0)}
 
     def prefixes(self, model: str) -> list[tuple[int, int]]:
         """(requests, prefix tokens) for each stable prompt prefix among the requests to send."""
