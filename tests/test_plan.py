@@ -30,6 +30,7 @@ def test_fresh_job_is_all_new_and_plan_writes_no_state(offline_job: Job) -> None
         "done": 0,
         "failed": 0,
         "in_flight": 0,
+        "removed": 0,
     }
     assert plan["to_send"] == 10
     assert not (offline_job.dir / ".batchspec").exists()
