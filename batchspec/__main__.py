@@ -1,3 +1,3 @@
-from batchspec.cli import main
+from batchspec.entry import main
 
-main(prog_name="batchspec")
+main()

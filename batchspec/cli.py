@@ -42,6 +42,9 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
     """Run a command; an error becomes a message and an exit code, never a traceback."""
     try:
         code = action()
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was sent", err=True)
+        code = ExitCode.INTERRUPTED
     except BatchspecError as error:
         report_error(error)
         code = error_code(error) if error_code else error.exit_code

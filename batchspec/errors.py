@@ -6,7 +6,9 @@
     ├── ProviderError    a provider or the network stopped the run                  exit 3
     │   └── AuthError    missing or rejected API key
     ├── StateError       the state file is unusable, locked or from a newer version exit 2
-    └── BudgetError      the run would exceed execution.max_cost_usd               exit 2
+    │   └── StateLocked  another run holds the job's run lock
+    ├── BudgetError      the run would exceed execution.max_cost_usd               exit 2
+    └── Interrupted      Ctrl-C or SIGTERM                                 exit 130 or 75
 
 Dependency exceptions (SDK, sqlite, pyarrow) are translated into these where they are raised,
 so the CLI has exactly one place (``exit_code_for``) that maps errors to exit codes.
@@ -24,6 +26,7 @@ class ExitCode:
     PROVIDER = 3
     IN_FLIGHT = 75
     INTERNAL = 70  # a bug in batchspec (sysexits' EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM before anything was sent (128 + SIGINT, as shells report it)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ class StateError(BatchspecError):
     """The state file is corrupt, foreign, from a newer batchspec, or locked by another run."""
 
 
+class StateLocked(StateError):
+    """Another live run holds the job's run lock; ``holder`` says who."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class ProviderError(BatchspecError):
     """A provider or the network failed in a way that stops the run."""
 
@@ -77,6 +88,14 @@ class ProviderError(BatchspecError):
 
 class AuthError(ProviderError):
     """The API key is missing or was rejected."""
+
+
+class Interrupted(BatchspecError):
+    """Ctrl-C or SIGTERM: 130 before anything was sent, 75 once work is in flight."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class BudgetError(BatchspecError):

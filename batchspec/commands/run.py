@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+from batchspec.errors import ExitCode
 from batchspec.fmt import count, usd
 from batchspec.runner import RunOptions, RunSummary, run_job
 from batchspec.sources import display_path
@@ -11,6 +14,16 @@ from batchspec.spec.model import JobSpec
 def run_command(spec: JobSpec, options: RunOptions, *, as_json: bool) -> int:
     summary = run_job(spec, options)
     print_summary(spec, summary)
+    if summary.interrupted:
+        flying = len(summary.batches_in_flight)
+        what = (
+            f"{count(flying, 'batch')} in flight keep{'s' if flying == 1 else ''} running: run again to collect"
+            if flying
+            else "nothing in flight"
+            if summary.exit_code == ExitCode.INTERRUPTED
+            else "run again to go on"
+        )
+        print(f"interrupted: {what}", file=sys.stderr)
     if as_json:
         print(summary.to_json())
     return summary.exit_code

@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from batchspec.crashpoints import crash_point
-from batchspec.errors import ExitCode
+from batchspec.errors import ExitCode, Interrupted
 from batchspec.plan import ModelPlan, build_plan
 from batchspec.runner.batch import Engine
 from batchspec.runner.budget import check_budget, estimated_cost
 from batchspec.runner.progress import Progress
+from batchspec.runner.stopping import stop_requests
 from batchspec.runner.sync import SyncEngine
 from batchspec.sinks import write_outputs, write_outputs_if_stale
 from batchspec.sources import source_for
@@ -44,6 +45,7 @@ class RunSummary:
     batches_submitted: int = 0
     requests_sent: int = 0  # sync mode
     unchanged: bool = False  # nothing changed since the last run: nothing was planned or sent
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
     estimated_cost_usd: float | None = None  # what plan expected this run's work to cost
     run_usage: dict[str, Any] = field(default_factory=dict)  # what this run's work was billed
     results_written: int = 0
@@ -69,21 +71,38 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
             return _unchanged(spec, store, previous, mode)
         run_id = start_run(store.db, "run", mode)
         records, planned = _take_plan(spec, store, run_id, fingerprint, options)
-        submitted, sent = _execute(spec, store, run_id, mode, progress, options, planned)
-        if spec.cache.responses:
-            responses.share_results(store.db, spec.name)
-        crash_point("before_sinks")
-        written = write_outputs(spec, store, run_id)
-        summary = _summarise(spec, store, run_id, mode, records, submitted)
-        summary.requests_sent = sent
-        summary.estimated_cost_usd = estimated_cost(planned, mode)
-        summary.run_usage = queries.usage_totals(store.db, run_id)
-        summary.results_written, summary.errors_written = written.results, written.errors
-        end_run(store.db, run_id, summary.exit_code, records, summary.to_json())
-        return summary
+        done = _execute(spec, store, run_id, mode, progress, options, planned)
+        try:
+            return _finish(spec, store, run_id, mode, records, planned, done)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted while writing the outputs; the state holds every answer: run again to write them",
+                ExitCode.IN_FLIGHT,
+            ) from None
     finally:
         progress.close()
         store.close()
+
+
+def _finish(
+    spec: JobSpec, store: StateStore, run_id: int, mode: str, records: int, planned: list[ModelPlan], done: Executed
+) -> RunSummary:
+    """Write the outputs from the state and record the run's summary."""
+    if spec.cache.responses:
+        responses.share_results(store.db, spec.name)
+    crash_point("before_sinks")
+    written = write_outputs(spec, store, run_id)
+    summary = _summarise(spec, store, run_id, mode, records, done.submitted)
+    summary.requests_sent = done.sent
+    summary.estimated_cost_usd = estimated_cost(planned, mode)
+    summary.run_usage = queries.usage_totals(store.db, run_id)
+    summary.results_written, summary.errors_written = written.results, written.errors
+    summary.interrupted = done.interrupted
+    if done.interrupted:  # 130 only while nothing was sent and nothing is in flight
+        sent = done.submitted or done.sent or summary.in_flight
+        summary.exit_code = ExitCode.IN_FLIGHT if sent else ExitCode.INTERRUPTED
+    end_run(store.db, run_id, summary.exit_code, records, summary.to_json())
+    return summary
 
 
 def _take_plan(
@@ -104,6 +123,13 @@ def _take_plan(
     return records, planned
 
 
+@dataclass
+class Executed:
+    submitted: int = 0  # batches
+    sent: int = 0  # sync requests
+    interrupted: bool = False  # Ctrl-C or SIGTERM
+
+
 def _execute(
     spec: JobSpec,
     store: StateStore,
@@ -112,25 +138,32 @@ def _execute(
     progress: Progress,
     options: RunOptions,
     planned: list[ModelPlan],
-) -> tuple[int, int]:
-    """Send and collect; returns (batches submitted, sync requests sent)."""
+) -> Executed:
+    """Send and collect, until done or interrupted."""
     engine = Engine(spec, store, run_id, progress)
-    sent = 0
+    done = Executed()
+
+    def first_signal() -> None:
+        progress.event("stopping at the next step (batches keep running at the provider); again to abandon at once")
+
     try:
-        engine.recover_intents()  # in either mode: batches an interrupted run left behind
-        check_budget(spec, store.db, planned, mode)
-        if mode == "batch" and queries.record_counts(store.db, run_id)["pending"]:
-            engine.adopt()  # this job's batches the state does not know: never paid for twice
-        if mode == "sync":
-            sent = _run_sync(spec, store, run_id, progress, engine, options)
-        else:
-            engine.run(wait=options.wait)
+        with stop_requests(engine.stop, first_signal):
+            engine.recover_intents()  # in either mode: batches an interrupted run left behind
+            check_budget(spec, store.db, planned, mode)
+            if mode == "batch" and queries.record_counts(store.db, run_id)["pending"] and not engine.stop.is_set():
+                engine.adopt()  # this job's batches the state does not know: never paid for twice
+            if mode == "sync" and not engine.stop.is_set():
+                done.interrupted = _run_sync(spec, store, run_id, progress, engine, options, done)
+            elif not engine.stop.is_set():
+                engine.run(wait=options.wait)
     except KeyboardInterrupt:
-        progress.event("interrupted: batches in flight keep running; run again to collect them")
+        engine.stop.set()
     finally:
+        done.submitted = engine.submitted
+        done.interrupted = done.interrupted or engine.stop.is_set()
         engine.close()
         progress.close()
-    return engine.submitted, sent
+    return done
 
 
 def _settled_run(store: StateStore, fingerprint: str) -> dict[str, Any] | None:
@@ -162,20 +195,26 @@ def _unchanged(spec: JobSpec, store: StateStore, previous: dict[str, Any], mode:
 
 
 def _run_sync(
-    spec: JobSpec, store: StateStore, run_id: int, progress: Progress, engine: Engine, options: RunOptions
-) -> int:
-    sent = 0
+    spec: JobSpec,
+    store: StateStore,
+    run_id: int,
+    progress: Progress,
+    engine: Engine,
+    options: RunOptions,
+    done: Executed,
+) -> bool:
+    """Sync mode; counts the requests sent into ``done``. True when it was interrupted."""
     while True:
         sync = SyncEngine(spec, store, run_id, progress)
         sync.run()
-        sent += sync.submitted
+        done.sent += sync.submitted
         if sync.stopping.is_set():
-            return sent
+            return sync.interrupted
         resolved = engine.share_and_reuse()  # identical requests that waited for this one's answer
         if not (resolved or sync.submitted) or not queries.record_counts(store.db, run_id)["pending"]:
             break
     engine.run(wait=options.wait, submit=False)  # and collect batches an earlier batch-mode run left
-    return sent
+    return False
 
 
 def _summarise(spec: JobSpec, store: StateStore, run_id: int, mode: str, records: int, submitted: int) -> RunSummary:

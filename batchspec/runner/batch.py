@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Engine:
     held_until: dict[str, float] = field(default_factory=dict)  # per model: no new batch before
     expiry_warned: set[str] = field(default_factory=set)
     unconfirmed_told: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)  # Ctrl-C or SIGTERM: end at the next step
     orphans: set[str] = field(default_factory=set)
     foreign: set[str] = field(default_factory=set)  # recorded as ours, but the provider says otherwise
     submitted: int = 0
@@ -189,7 +191,7 @@ class Engine:
     def run(self, *, wait: bool, submit: bool = True) -> None:
         first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
         delay = first
-        while True:
+        while not self.stop.is_set():
             unconfirmed = self.recover_intents() if state_batches.intents(self.db) else 0
             self.poll_all()
             submitted = self.submit_more() if submit else False
@@ -206,11 +208,11 @@ class Engine:
                         raise StateError("records are pending but none can be submitted; the state is inconsistent")
                     if not wait:
                         return
-                    time.sleep(min(held) - time.monotonic())
+                    self.stop.wait(min(held) - time.monotonic())
                 continue
             if not wait:
                 return
-            time.sleep(delay)
+            self.stop.wait(delay)
             delay = min(delay * 2, self.spec.execution.poll_interval)
 
     def _pending(self) -> int:
@@ -237,7 +239,7 @@ class Engine:
         """Submit batches until max_concurrent_batches are in flight or nothing is pending."""
         any_submitted = False
         limit = self.spec.execution.max_concurrent_batches
-        while len(self.flying()) < limit:
+        while len(self.flying()) < limit and not self.stop.is_set():
             if not any(self._submit_one(model) for model in self.spec.models):
                 break
             any_submitted = True
@@ -399,21 +401,26 @@ class Engine:
 
     # -- cancelling --------------------------------------------------------------------------
 
-    def _cancel(self, batch: BatchRow, forget_missing: bool) -> None:
-        """Ask the provider to cancel one batch; one that already ended is simply collected. Only a
-        batch proven to be this job's is cancelled: where the provider keeps metadata, it must say so."""
+    def request_cancel(self, batch: BatchRow) -> BatchInfo | None:
+        """Ask the provider to cancel one batch (one that already ended is left as it is); returns what
+        the provider says of it. Only a batch proven to be this job's is cancelled: where the provider
+        keeps metadata, it must name this job (None, and the batch is left alone, when it does not)."""
         assert batch.provider_batch_id is not None
         client = self.client(batch.model)
+        info = client.retrieve(batch.provider_batch_id)
+        if info.job is not None and info.job != self.spec.name:
+            self.progress.event(
+                f"not cancelling batch {batch.provider_batch_id}: the provider says job '{info.job}' sent it"
+            )
+            self.foreign.add(batch.local_key)  # and not waited for
+            return None
+        return info if info.ended else client.cancel(batch.provider_batch_id)
+
+    def _cancel(self, batch: BatchRow, forget_missing: bool) -> None:
+        """Cancel one batch and record what the provider says; it is collected when it ends."""
+        assert batch.provider_batch_id is not None
         try:
-            info = client.retrieve(batch.provider_batch_id)
-            if info.job is not None and info.job != self.spec.name:
-                self.progress.event(
-                    f"not cancelling batch {batch.provider_batch_id}: the provider says job '{info.job}' sent it"
-                )
-                self.foreign.add(batch.local_key)  # and not waited for
-                return
-            if not info.ended:
-                info = client.cancel(batch.provider_batch_id)
+            info = self.request_cancel(batch)
         except ProviderError as error:
             if error.status == 404 and forget_missing:
                 state_batches.release(self.db, batch.local_key, "forgotten", "not found at the provider")
@@ -424,7 +431,9 @@ class Engine:
                 return
             if error.status is None or error.status in (401, 403, 404):
                 raise
-            info = client.retrieve(batch.provider_batch_id)  # e.g. it ended meanwhile: collect it
+            info = self.client(batch.model).retrieve(batch.provider_batch_id)  # it ended meanwhile: collect it
+        if info is None:
+            return
         state_batches.record_provider_state(self.db, batch.local_key, info)
         verb = "collecting" if info.ended else "cancelling"
         self.progress.event(f"{verb} batch {batch.provider_batch_id} ({batch.model}, {info.status})")

@@ -24,6 +24,7 @@ import orjson
 
 from batchspec.crashpoints import crash_point
 from batchspec.errors import ProviderError
+from batchspec.interrupts import noted
 from batchspec.outcomes import SUCCEEDED
 from batchspec.providers import get_provider
 from batchspec.providers.base import SyncClient
@@ -46,6 +47,7 @@ MAX_RATE_LIMITED = 12  # rate-limit answers one request may get before it counts
 UNREACHABLE_STREAK = 4
 WINDOW_SECONDS = 60.0  # for the requests/s and tokens/min shown
 SHOW_SECONDS = 0.25  # how often the progress line is redrawn
+STOP_GRACE_SECONDS = 30.0  # after Ctrl-C or SIGTERM, how long the answers in flight are waited for
 
 
 @dataclass
@@ -77,6 +79,7 @@ class SyncEngine:
         self.meter = Meter()
         self.stopping = asyncio.Event()
         self.fatal: ProviderError | None = None
+        self.interrupted = False  # stopped by Ctrl-C or SIGTERM
         self.submitted = 0
         self.counts = queries.record_counts(store.db, run_id)
         self.shown = 0.0
@@ -95,24 +98,39 @@ class SyncEngine:
         loop = asyncio.get_running_loop()
         interrupts = 0
 
+        def abandon() -> None:
+            for task in tasks:
+                task.cancel()
+
         def interrupted() -> None:
             nonlocal interrupts
             interrupts += 1
+            noted()
+            self.interrupted = True
             self.stopping.set()
             if interrupts == 1:
-                self.progress.event("stopping: no new requests; Ctrl-C again to abandon the ones in flight")
+                self.progress.event(
+                    f"stopping: no new requests; the ones in flight are waited for (at most {STOP_GRACE_SECONDS:.0f}s; "
+                    "Ctrl-C again to abandon them)"
+                )
+                loop.call_later(STOP_GRACE_SECONDS, abandon)
             else:
-                for task in tasks:
-                    task.cancel()
+                abandon()
 
+        # SIGTERM (CI runners, containers) stops like Ctrl-C: the answers in flight are paid for, so kept.
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {signum: signal.getsignal(signum) for signum in stop_signals}
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or Windows
-            loop.add_signal_handler(signal.SIGINT, interrupted)
+            for signum in stop_signals:
+                loop.add_signal_handler(signum, interrupted)
         try:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks)
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+                for signum in stop_signals:
+                    loop.remove_signal_handler(signum)
+                    signal.signal(signum, previous[signum])  # asyncio leaves the OS default behind
 
     async def _model(self, model: ModelSpec) -> None:
         client = get_provider(model.provider).sync_client(model)

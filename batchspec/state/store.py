@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from batchspec.errors import StateError
+from batchspec.errors import StateError, StateLocked
 from batchspec.state.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from batchspec.version import __version__
 
@@ -114,9 +114,10 @@ class StateStore:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise StateError(
+            raise StateLocked(
                 f"{self.path}: job '{self.job_name}' is already running ({holder}); "
-                "wait for it to finish, or stop it, before starting another run"
+                "wait for it to finish, or stop it, before starting another run",
+                holder,
             )
         handle.seek(0)
         handle.truncate()
