@@ -117,7 +117,8 @@ def main(verbose: bool, log_file: Path | None) -> None:
     \b
     Providers: {providers}.
     Exit codes: 0 done · 1 some records failed for good · 2 invalid spec or input ·
-    3 provider or network failure · 75 work still in flight · 70 a bug in batchspec.
+    3 provider or network failure · 75 work still in flight · 130 interrupted before
+    anything was sent · 70 a bug in batchspec.
     """
     from batchspec.logs import configure
 
