@@ -121,12 +121,16 @@ def test_retryable_errors_give_up_after_max_attempts(job: Job, fake_api: FakeAPI
     assert len(job.outputs()) == 10 and job.errors() == []
 
 
-def test_a_batch_that_fails_validation_is_resent(job: Job, fake_api: FakeAPI) -> None:
-    fake_api.config.faults.fail_validation = True
-    job.run()
-    assert len(job.outputs()) == 10
+def test_lines_the_provider_blames_are_errors_and_the_rest_is_resent(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.fail_validation = True  # the batch fails validation, blaming its line 1
+    result = job.cli("run", "job.yaml", expect=1)
+    assert "failed at the provider: invalid_json_line: This line is not parseable as valid JSON." in result.stderr
+    assert "9 requests were not run (no attempt used): they are sent again" in result.stderr
+    assert [(e["id"], e["error_code"]) for e in job.errors()] == [("r1", "invalid_json_line")]
+    assert [row["id"] for row in job.outputs()] == [f"r{i}" for i in range(2, 11)]
     statuses = [row[0] for row in job.state("SELECT status FROM batches ORDER BY created_at")]
     assert statuses == ["failed", "completed"]
+    assert job.state("SELECT max(attempts) FROM records WHERE status = 'done'") == [(1,)]
 
 
 def test_expired_batch_keeps_what_completed_and_resends_the_rest(job: Job, fake_api: FakeAPI) -> None:

@@ -51,17 +51,19 @@ def test_a_batch_deleted_at_the_provider_can_be_forgotten(job: Job, fake_api: Fa
     assert len(job.outputs()) == 10 and len(fake_api.ledger.batches_created()) == 2
 
 
-def test_batches_that_keep_failing_stop_the_run_without_using_attempts(job: Job, fake_api: FakeAPI) -> None:
-    fake_api.config.faults.fail_validation = True
-    fake_api.config.faults.retry_succeeds = False
-    job.write_spec({"execution": {"max_attempts": 1, "poll_interval": 0.05}})
-    result = job.run(expect=3)
-    assert "3 batches of gpt-4o-mini in a row failed at the provider" in result.stderr
-    assert "nothing was lost" in result.stderr
+def test_a_batch_failure_the_provider_explains_stops_that_model_at_once(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.known_models = ("gpt-4o",)  # the spec's gpt-4o-mini is "misspelt"
+    job.write_records(reviews(30)).write_spec({"execution": {"max_requests_per_batch": 10}})
+    result = job.cli("run", "job.yaml", expect=3)
+    assert "model_not_found: The provided model 'gpt-4o-mini' is not supported by the Batch API." in result.stderr
+    assert "no more batches of gpt-4o-mini were sent: fix the cause and run again" in result.stderr
+    assert len(fake_api.ledger.batches_created()) == 1, "the whole job was uploaded again and again"
     assert job.state("SELECT status, max(attempts) FROM records GROUP BY 1") == [("pending", 0)]
-    fake_api.config.faults.fail_validation = False
+    status = job.cli("status", "job.yaml").stdout
+    assert "model_not_found" in status
+    fake_api.config.known_models = None
     job.run()
-    assert len(job.outputs()) == 10
+    assert len(job.outputs()) == 30
 
 
 def test_another_jobs_anthropic_batch_is_never_taken_for_ours(job: Job, fake_api: FakeAPI, tmp_path) -> None:  # noqa: ANN001

@@ -1,6 +1,7 @@
 """A randomized fault soak: seeded jobs against the fake with every fault kind mixed and random
-SIGKILLs; and two jobs sharing one account, killed, stopped by SIGTERM and losing their states. After each job: every record has exactly one result or one final error, nothing was paid
-twice, and `status` agrees with the fake's ledger. BATCHSPEC_SOAK_SEEDS=50 runs a longer soak."""
+SIGKILLs; and two jobs sharing one account, killed, stopped by SIGTERM and losing their states.
+After each job: every record has exactly one result or one final error, nothing was paid twice,
+and `status` agrees with the fake's ledger. BATCHSPEC_SOAK_SEEDS=50 runs a longer soak."""
 
 from __future__ import annotations
 

@@ -14,6 +14,12 @@ from batchspec.spec.model import JobSpec
 def run_command(spec: JobSpec, options: RunOptions, *, as_json: bool) -> int:
     summary = run_job(spec, options)
     print_summary(spec, summary)
+    for label, why in summary.stopped.items():
+        print(
+            f"error: {why}; no more batches of {label} were sent: fix the cause and run again "
+            "(its requests wait, nothing was lost)",
+            file=sys.stderr,
+        )
     if summary.interrupted:
         flying = len(summary.batches_in_flight)
         what = (

@@ -35,6 +35,7 @@ def status_data(spec: JobSpec) -> dict[str, Any] | None:
                     "model": b.model,
                     "provider_batch_id": b.provider_batch_id,
                     "status": b.status,
+                    "error": b.error,
                     "requests": b.request_count,
                     "counts": b.counts,
                     "collected": b.collected_at is not None,
@@ -109,6 +110,8 @@ def status_command(spec: JobSpec, *, as_json: bool) -> int:
                 f"      {b['tokens']['input']:,} input and {b['tokens']['output']:,} output tokens; cost "
                 f"{usd(b['cost_usd'])} (uncached sync {usd(b['uncached_sync_cost_usd'])}{saved})"
             )
+        if b["error"]:
+            print(f"      why: {b['error']}")
         if when:
             print(f"      {when}")
     return 0

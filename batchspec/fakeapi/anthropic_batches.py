@@ -191,6 +191,7 @@ class AnthropicBatches:
         if size > config.anthropic_max_bytes:
             raise anthropic_error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
         requests = check_requests(body, self.state)
+        self._check_queue(len(requests))
         faults = config.faults
         if faults.insufficient_quota:
             raise anthropic_invalid(ANTHROPIC_CREDIT)
@@ -224,6 +225,25 @@ class AnthropicBatches:
             time=batch.created,
         )
         return batch
+
+    def _check_queue(self, adding: int) -> None:
+        """The organization's queue of processing batch requests: past its limit a create is a 429."""
+        limit = self.state.config.anthropic_queued_requests
+        if limit is None:
+            return
+        with self._lock:
+            batches = list(self._batches.values())
+        for batch in batches:
+            batch.tick()
+        processing = sum(b.total - b.done for b in batches if b.status != "ended")
+        if processing + adding > limit:
+            raise anthropic_error(
+                429,
+                "rate_limit_error",
+                f"Number of batch requests in the processing queue would exceed your organization's limit of "
+                f"{limit:,}. Please try again once some of your batches have ended.",
+                headers={"retry-after": "60"},
+            )
 
     def get(self, batch_id: str) -> AnthropicBatch:
         with self._lock:

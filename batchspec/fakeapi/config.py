@@ -95,6 +95,11 @@ class FakeConfig:
     openai_max_requests: int = 50_000
     openai_max_file_bytes: int = 100 * 1024 * 1024
     anthropic_max_requests: int = 10_000
+    # Batch queues. OpenAI: input tokens enqueued per model (validating, in progress, finalizing);
+    # past it a batch fails validation with token_limit_exceeded. Anthropic: requests processing in
+    # the organization's batches; past it a create is refused with 429. None: unlimited.
+    openai_enqueued_tokens: int | None = None
+    anthropic_queued_requests: int | None = None
     anthropic_max_bytes: int = 256 * 1024 * 1024
     ledger_path: str | Path | None = None
     organization: str = "org-fake"

@@ -100,6 +100,8 @@ class OpenAIBatch:
             if self.status == "validating":
                 if share < PHASE_SHARE and self.duration > 0:
                     return
+                if not self.errors:
+                    self._check_queue()
                 if self.errors:
                     self._set("failed", now)
                     return
@@ -120,6 +122,31 @@ class OpenAIBatch:
                 self._finish("completed", now)
             if self.status == "cancelling" and self.cancel_due is not None and now >= self.cancel_due:
                 self._finish("cancelled", now)
+
+    def _check_queue(self) -> None:
+        """The organization's enqueued-token limit for this batch's model, as the real API words it."""
+        limit = self.state.config.openai_enqueued_tokens
+        if limit is None or self.parsed.model is None:
+            return
+        enqueued = self.state.openai.enqueued_tokens(self.parsed.model, but=self)
+        if enqueued + self.parsed.tokens > limit:
+            self.errors.append(
+                error_entry(
+                    "token_limit_exceeded",
+                    f"Enqueued token limit reached for {self.parsed.model} in organization "
+                    f"{self.state.config.organization}. Limit: {limit:,} enqueued tokens. Please try again once some "
+                    "in_progress batches have been completed.",
+                    None,
+                )
+            )
+
+    def enqueued(self, now: float) -> bool:
+        """Whether the batch holds queue room at ``now``: past validation and not ended. Worked out
+        from the clock, as the batch would stand if looked at (batches advance lazily)."""
+        if self.errors or self.status in ("failed", "completed", "expired", "cancelled"):
+            return False
+        share = elapsed_share(now, self.created, self.duration)
+        return PHASE_SHARE <= share < 1.0 or (self.duration <= 0 and self.status != "validating")
 
     def cancel(self) -> None:
         with self.lock:
@@ -324,6 +351,12 @@ class OpenAIBatches:
             time=batch.created,
         )
         return batch
+
+    def enqueued_tokens(self, model: str, but: OpenAIBatch) -> int:
+        with self._lock:
+            batches = [b for b in self._batches.values() if b is not but and b.parsed.model == model]
+        now = self.state.clock.now()
+        return sum(b.parsed.tokens for b in batches if b.enqueued(now))
 
     def get(self, batch_id: str) -> OpenAIBatch:
         with self._lock:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchspec.tokens import request_tokens
+
 from .errors import openai_error
 from .wire import JSON
 
@@ -78,6 +80,7 @@ class ParsedInput:
         self.custom_ids: list[str] = []
         self.errors: list[JSON] = []
         self.model: str | None = None
+        self.tokens = 0  # input tokens of every request: what the batch enqueues
 
     def fail(self, error: JSON) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -170,6 +173,7 @@ def _check_line(parsed: ParsedInput, raw: bytes, line: int, endpoint: str, seen:
     if not isinstance(body, dict):
         parsed.fail(error_entry("invalid_request", "body must be a JSON object.", line, "body"))
         return
+    parsed.tokens += request_tokens(body)
     model = body.get("model")
     if not isinstance(model, str):
         parsed.fail(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batchspec.providers.anthropic import AnthropicProvider
-from batchspec.providers.base import BatchClient, BatchInfo, BatchLimits, Provider, RenderedMessage
+from batchspec.providers.base import BatchClient, BatchError, BatchInfo, BatchLimits, Provider, RenderedMessage
 from batchspec.providers.fake import FakeProvider
 from batchspec.providers.openai import OpenAIProvider
 
@@ -21,6 +21,7 @@ def get_provider(name: str) -> Provider:
 __all__ = [
     "PROVIDERS",
     "BatchClient",
+    "BatchError",
     "BatchInfo",
     "BatchLimits",
     "Provider",

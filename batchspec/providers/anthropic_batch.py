@@ -75,6 +75,9 @@ class AnthropicBatchClient:
         with contextlib.closing(ids):
             return next(ids, None)
 
+    def input_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
+        return None  # a batch's requests are not kept as a file
+
     def request_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
         if not info.ended:
             return None

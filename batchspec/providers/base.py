@@ -68,6 +68,18 @@ class Provider(Protocol):
 
 
 @dataclass(frozen=True)
+class BatchError:
+    """Why a provider failed a batch as a whole (OpenAI ``errors.data``); ``line`` blames one request."""
+
+    code: str
+    message: str
+    line: int | None = None  # 1-based line of the batch's input file
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" + (f" (line {self.line})" if self.line else "")
+
+
+@dataclass(frozen=True)
 class BatchInfo:
     """What a provider says about a batch, in provider-neutral terms."""
 
@@ -79,7 +91,7 @@ class BatchInfo:
     input_file_id: str | None = None
     output_file_id: str | None = None
     error_file_id: str | None = None
-    errors: tuple[str, ...] = ()  # why a batch failed as a whole
+    errors: tuple[BatchError, ...] = ()  # why a batch failed as a whole
     failed: bool = False  # failed as a whole (validation): no per-request results
     created_at: float = 0.0  # Unix seconds
     total: int = 0  # requests in the batch
@@ -110,6 +122,11 @@ class BatchClient(Protocol):
     def scan(self, since: float, job: str) -> Iterator[BatchInfo]:
         """The account's batches created since ``since`` (Unix seconds, 0: as far back as results are
         kept), newest first, bounded; where metadata says which job sent a batch, only ``job``'s."""
+        ...
+
+    def input_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
+        """The wire ids of a batch's input, in input order (line 1 first), where the provider keeps
+        the input as a file (OpenAI); None where it does not (Anthropic)."""
         ...
 
     def request_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:

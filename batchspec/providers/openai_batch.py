@@ -13,7 +13,7 @@ import orjson
 from batchspec.errors import ProviderError
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome, tolerant
 from batchspec.pricing import Usage
-from batchspec.providers.base import PROBE_TIMEOUT, BatchInfo, Lookup
+from batchspec.providers.base import PROBE_TIMEOUT, BatchError, BatchInfo, Lookup
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.sdkcalls import call, openai_client, translated
 from batchspec.spec.model import ModelSpec
@@ -111,6 +111,9 @@ class OpenAIBatchClient:
         else:
             files = [info.input_file_id] if info.input_file_id else []
         return (custom_id for file_id in files for custom_id in self._file_ids(file_id))
+
+    def input_ids(self, info: BatchInfo) -> Generator[str, None, None] | None:
+        return self._file_ids(info.input_file_id) if info.input_file_id else None
 
     def _file_ids(self, file_id: str) -> Generator[str, None, None]:
         with (
@@ -222,7 +225,7 @@ def chat_outcome(custom_id: str, body: dict[str, Any]) -> Outcome:
 def _info(batch: Any) -> BatchInfo:
     counts = batch.request_counts
     errors = tuple(
-        f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+        BatchError(str(e.code or "batch_failed"), str(e.message or ""), e.line)
         for e in ((batch.errors.data or []) if batch.errors else [])
     )
     return BatchInfo(

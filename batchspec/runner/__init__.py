@@ -46,6 +46,7 @@ class RunSummary:
     requests_sent: int = 0  # sync mode
     unchanged: bool = False  # nothing changed since the last run: nothing was planned or sent
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
+    stopped: dict[str, str] = field(default_factory=dict)  # models the provider refused: label → why
     estimated_cost_usd: float | None = None  # what plan expected this run's work to cost
     run_usage: dict[str, Any] = field(default_factory=dict)  # what this run's work was billed
     results_written: int = 0
@@ -98,6 +99,9 @@ def _finish(
     summary.run_usage = queries.usage_totals(store.db, run_id)
     summary.results_written, summary.errors_written = written.results, written.errors
     summary.interrupted = done.interrupted
+    summary.stopped = done.stopped
+    if done.stopped:
+        summary.exit_code = ExitCode.PROVIDER  # the cause must be fixed before a rerun can help
     if done.interrupted:  # 130 only while nothing was sent and nothing is in flight
         sent = done.submitted or done.sent or summary.in_flight
         summary.exit_code = ExitCode.IN_FLIGHT if sent else ExitCode.INTERRUPTED
@@ -128,6 +132,7 @@ class Executed:
     submitted: int = 0  # batches
     sent: int = 0  # sync requests
     interrupted: bool = False  # Ctrl-C or SIGTERM
+    stopped: dict[str, str] = field(default_factory=dict)  # models the provider refused: label → why
 
 
 def _execute(
@@ -160,6 +165,7 @@ def _execute(
         engine.stop.set()
     finally:
         done.submitted = engine.submitted
+        done.stopped = engine.stopped
         done.interrupted = done.interrupted or engine.stop.is_set()
         engine.close()
         progress.close()

@@ -8,6 +8,7 @@ anything is sent again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -18,12 +19,14 @@ from datetime import datetime, timezone
 
 from batchspec import adoption
 from batchspec.crashpoints import crash_point
-from batchspec.errors import ProviderError, StateError
+from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
+from batchspec.outcomes import ERRORED, Outcome
 from batchspec.plan import PAYLOAD_WRAPPER, limits_for
 from batchspec.providers import BatchClient, Provider, get_provider
 from batchspec.providers.base import BatchInfo, batch_payload
 from batchspec.runner.finish import Finisher
+from batchspec.runner.gates import HEADROOM, UNEXPLAINED_TOLERATED, Gate, Verdict, judge, queue_note
 from batchspec.runner.progress import Progress, Stats
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec, ModelSpec
@@ -37,9 +40,10 @@ from batchspec.wireid import job_tag, wire_id
 log = logging.getLogger(__name__)
 FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
 POLL_FAILURES_TOLERATED = 5  # consecutive failed polls (or downloads) of one batch before the run stops
-FAILED_BATCHES_TOLERATED = 3  # batches of one model failed whole, in a row, before the run stops
 # An unconfirmed submission younger than this (plus time to take in its bytes) may still be being
 # created at the provider: it is looked up again later, not released.
+VALIDATING = "validating"  # OpenAI's first status: the input file is being checked
+QUEUE_RETRY_SECONDS = 60.0  # a full queue with none of this job's batches in it: look again after
 SETTLE_SECONDS = 3.0
 SETTLE_BYTES_PER_SECOND = 10_000_000
 
@@ -52,10 +56,10 @@ class Engine:
     progress: Progress
     clients: dict[str, BatchClient] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)  # consecutive failed checks, per batch
-    batch_failures: dict[str, int] = field(default_factory=dict)  # consecutive failed batches, per model
-    held_until: dict[str, float] = field(default_factory=dict)  # per model: no new batch before
+    gates: dict[str, Gate] = field(default_factory=dict)  # per model: may a new batch go out now
     expiry_warned: set[str] = field(default_factory=set)
     unconfirmed_told: set[str] = field(default_factory=set)
+    waiting: bool = False  # the run waits for its batches (not --no-wait)
     stop: threading.Event = field(default_factory=threading.Event)  # Ctrl-C or SIGTERM: end at the next step
     orphans: set[str] = field(default_factory=set)
     foreign: set[str] = field(default_factory=set)  # recorded as ours, but the provider says otherwise
@@ -189,6 +193,7 @@ class Engine:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, *, wait: bool, submit: bool = True) -> None:
+        self.waiting = wait
         first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
         delay = first
         while not self.stop.is_set():
@@ -203,7 +208,8 @@ class Engine:
                 if not submit or not self._pending():
                     return
                 if not submitted:
-                    held = [t for t in self.held_until.values() if t > time.monotonic()]
+                    now = time.monotonic()
+                    held = [g.held_until for g in self.gates.values() if not g.stopped and g.held_until > now]
                     if not held:
                         raise StateError("records are pending but none can be submitted; the state is inconsistent")
                     if not wait:
@@ -215,9 +221,20 @@ class Engine:
             self.stop.wait(delay)
             delay = min(delay * 2, self.spec.execution.poll_interval)
 
-    def _pending(self) -> int:
-        counts = queries.record_counts(self.db, self.run_id)
-        return counts["pending"]
+    def _pending(self, label: str | None = None) -> int:
+        """Records waiting to be sent: of one model, or of every model not stopped."""
+        pending = queries.pending_by_model(self.db, self.run_id)
+        if label is not None:
+            return pending.get(label, 0)
+        return sum(n for model, n in pending.items() if not self.gate(model).stopped)
+
+    def _queue_room(self, model: ModelSpec, flying: list[BatchRow]) -> int | None:
+        """Input tokens a new batch of ``model`` may hold under execution.max_enqueued_tokens."""
+        limit = self.spec.execution.enqueued_token_limit(model)
+        if limit is None:
+            return None
+        enqueued = queries.in_flight_input_tokens(self.db).get(model.label, (0, 0))[1] if flying else 0
+        return max(int(limit * HEADROOM) - enqueued, 0)
 
     def show(self) -> None:
         counts = queries.record_counts(self.db, self.run_id)
@@ -230,42 +247,64 @@ class Engine:
                 failed=counts["failed"],
                 pending=counts["pending"],
                 in_flight_requests=counts["submitted"],
+                notes=tuple(f"{label}: {g.waiting}" for label, g in self.gates.items() if g.waiting),
             )
         )
 
     # -- submitting --------------------------------------------------------------------------
 
+    def gate(self, label: str) -> Gate:
+        return self.gates.setdefault(label, Gate())
+
+    @property
+    def stopped(self) -> dict[str, str]:
+        """Models whose batches the provider refused for a reason that would repeat: label → why."""
+        return {label: gate.stopped for label, gate in self.gates.items() if gate.stopped}
+
     def submit_more(self) -> bool:
-        """Submit batches until max_concurrent_batches are in flight or nothing is pending."""
+        """Submit batches until each model has max_concurrent_batches in flight (the limit applies per
+        model, so a fan-out's models run side by side) or has nothing left to send now."""
         any_submitted = False
-        limit = self.spec.execution.max_concurrent_batches
-        while len(self.flying()) < limit and not self.stop.is_set():
-            if not any(self._submit_one(model) for model in self.spec.models):
+        while not self.stop.is_set():
+            if not any([self._submit_one(model) for model in self.spec.models]):
                 break
             any_submitted = True
         return any_submitted
 
     def _submit_one(self, model: ModelSpec) -> bool:
-        if len(self.flying()) >= self.spec.execution.max_concurrent_batches:
+        gate = self.gate(model.label)
+        flying = [b for b in self.flying() if b.model == model.label]
+        if len(flying) >= self.spec.execution.max_concurrent_batches or not gate.open():
             return False
-        if self.held_until.get(model.label, 0.0) > time.monotonic():
-            return False  # its last batch failed at the provider: wait before the next
+        if self.waiting and flying and all(b.status == VALIDATING for b in flying):
+            # A run that waits anyway holds the rest until the provider accepts a first batch: a
+            # model it refuses (misspelt, say) then costs one upload, not max_concurrent_batches.
+            return False
+        room = self._queue_room(model, flying)
         provider = get_provider(model.provider)
         limits = limits_for(self.spec, model)
         entries: list[bytes] = []
         items: list[tuple[str, str]] = []
         size = PAYLOAD_WRAPPER
+        tokens = 0
         once = self.spec.cache.responses
         for request in sendable(self.db, model.label, self.run_id, limits.max_requests, once=once):
             wire = wire_id(self.tag, request.custom_id, request.request_hash)
             entry = provider.batch_entry(wire, request.body)
             if entries and size + len(entry) + 2 > limits.max_bytes:
                 break
+            if room is not None and tokens + request.input_tokens > room and (entries or flying):
+                break  # the rest waits for queue room (alone, a request goes out even if it is too big)
             entries.append(entry)
             items.append((request.custom_id, wire))
             size += len(entry) + 2
+            tokens += request.input_tokens
         if not entries:
+            if room is not None and self._pending(model.label):
+                limit = self.spec.execution.enqueued_token_limit(model) or 0
+                gate.waiting = queue_note(limit - room, limit)
             return False
+        gate.waiting = None
         local_key = f"{self.spec.name}-r{self.run_id}-{uuid.uuid4().hex[:12]}"
         self._submit(model, provider, local_key, entries, items, size)
         return True
@@ -291,16 +330,43 @@ class Engine:
         try:
             info = client.submit(local_key, payload, len(items), uploaded)
         except ProviderError as error:
-            if error.status is not None and 400 <= error.status < 500 and error.status not in (408, 409, 429):
-                # Refused outright: nothing was created, so the records wait for the next run.
-                state_batches.release(self.db, local_key, state_batches.REJECTED, str(error))
-            # Otherwise the answer was lost and the batch may exist: the intent stays for lookup.
-            raise
+            if not self._refused(model, local_key, error):
+                raise  # the answer was lost and the batch may exist: the intent stays for lookup
+            return
         crash_point("after_create")
         state_batches.record_provider_state(self.db, local_key, info)
         crash_point("after_submit")
         self.submitted += 1
         self.progress.event(f"submitted batch {info.provider_batch_id} ({model.label}, {count(len(items), 'request')})")
+
+    def _refused(self, model: ModelSpec, local_key: str, error: ProviderError) -> bool:
+        """A create the provider refused outright (nothing was created): its records wait. A full
+        queue (429) is waited out; another 4xx would repeat, so the model sends nothing more in
+        this run. False for anything else (a lost answer: the batch may exist)."""
+        status = error.status
+        if status is None or not 400 <= status < 500 or status in (408, 409) or isinstance(error, AuthError):
+            return False
+        if status == 429 and "quota" in str(error):
+            return False  # no credit left: stop the run
+        state_batches.release(self.db, local_key, state_batches.REJECTED, str(error))
+        gate = self.gate(model.label)
+        if status == 429:
+            self._wait_for_queue(model.label, f"the provider's batch queue is full ({error})")
+        else:
+            gate.stopped = str(error)
+            self.progress.event(f"{error}; no more batches of {model.label} are sent in this run")
+        return True
+
+    def _wait_for_queue(self, label: str, why: str) -> None:
+        """Hold the model until one of its batches ends, or (with none of its own in flight: the
+        queue is full of other jobs' work) for a while."""
+        gate = self.gate(label)
+        if any(b.model == label for b in self.flying()):
+            gate.queue_full = True
+        else:
+            gate.hold(min(self.spec.execution.poll_interval, QUEUE_RETRY_SECONDS))
+        gate.waiting = "waiting for queue room"
+        self.progress.event(f"{why}: waiting for queue room before the next batch of {label}")
 
     # -- polling and collecting --------------------------------------------------------------
 
@@ -356,41 +422,66 @@ class Engine:
             )
 
     def collect(self, batch: BatchRow, info: BatchInfo) -> Collected | None:
-        model = self.spec.model(batch.model)
-        finish = Finisher(self.spec, model, batch=True)
-        max_attempts = self.spec.execution.max_attempts
         batch = state_batches.batches(self.db, "local_key = ?", (batch.local_key,))[0]
+        gate = self.gate(batch.model)
         if info.failed and not info.output_file_id and not info.error_file_id:
             summary = self._failed(batch, info)
+            message = _failed_message(info, batch, summary, gate)
         else:
+            finish = Finisher(self.spec, self.spec.model(batch.model), batch=True)
             outcomes = (finish(o) for o in self.client(batch.model).outcomes(info))
             never_ran = info.status in ("cancelled", "canceled", "expired")
+            max_attempts = self.spec.execution.max_attempts
             try:
                 summary = state_batches.collect(self.db, batch, outcomes, max_attempts, never_ran=never_ran)
             except ProviderError as error:  # the download broke: the transaction rolled back
                 self._tolerate(batch, error, "download the results of")
                 return None
-            self.batch_failures.pop(batch.model, None)
+            gate.unexplained = 0
+            gate.batch_ended()  # it held part of the queue: there is room again
+            message = _collected_message(info, batch, summary)
         self.collected += 1
-        self.progress.event(_collected_message(info, batch, summary))
+        self.progress.event(message)
         self.share_and_reuse()
         return summary
 
     def _failed(self, batch: BatchRow, info: BatchInfo) -> Collected:
-        """A batch the provider failed as a whole: its requests go back to pending without using
-        attempts; the model waits before its next batch, and the run stops if failures repeat."""
-        message = "; ".join(info.errors) or "the provider failed the batch"
-        summary = state_batches.fail_batch(self.db, batch, message, self.spec.execution.max_attempts)
-        failures = self.batch_failures.get(batch.model, 0) + 1
-        self.batch_failures[batch.model] = failures
-        if failures >= FAILED_BATCHES_TOLERATED:
-            raise ProviderError(
-                f"{batch.provider}: {failures} batches of {batch.model} in a row failed at the provider "
-                f"({message}); nothing was lost: fix the cause and run again"
+        """A batch the provider failed as a whole (see ``runner.gates``). None of its requests ran:
+        they go back to pending without using attempts, except requests the provider blamed."""
+        verdict = judge(info)
+        gate = self.gate(batch.model)
+        max_attempts = self.spec.execution.max_attempts
+        if verdict.kind == "lines":
+            blamed = self._blamed(batch, info, verdict)
+            summary = state_batches.collect(
+                self.db, batch, blamed, max_attempts, never_ran=True, reason=verdict.message
             )
-        pause = min(self.spec.execution.poll_interval, 2.0**failures)
-        self.held_until[batch.model] = time.monotonic() + pause
+            gate.unexplained = 0
+            return summary
+        summary = state_batches.fail_batch(self.db, batch, verdict.message, max_attempts)
+        if verdict.kind == "queue":
+            self._wait_for_queue(batch.model, f"batch {info.provider_batch_id} was refused: {verdict.message}")
+        elif verdict.kind == "batch":
+            gate.stopped = f"{batch.provider}: batch {info.provider_batch_id} failed: {verdict.message}"
+        else:
+            gate.unexplained += 1
+            if gate.unexplained >= UNEXPLAINED_TOLERATED:
+                gate.stopped = f"{batch.provider}: {gate.unexplained} batches of {batch.model} in a row failed"
+            gate.hold(min(self.spec.execution.poll_interval, 2.0**gate.unexplained))
         return summary
+
+    def _blamed(self, batch: BatchRow, info: BatchInfo, verdict: Verdict) -> list[Outcome]:
+        """The requests the provider blamed (by input line), as permanent errors."""
+        ids = self.client(batch.model).input_ids(info)
+        if ids is None:
+            return []
+        with contextlib.closing(ids):
+            wires = dict(enumerate(ids, 1))
+        return [
+            Outcome(wires[line], ERRORED, error_code=error.code, error_message=error.message, retryable=False)
+            for line, error in verdict.blamed.items()
+            if line in wires
+        ]
 
     def share_and_reuse(self) -> int:
         """With the response cache on: publish new answers, and answer identical pending requests."""
@@ -458,6 +549,19 @@ def _settled(batch: BatchRow) -> bool:
     """Whether an unconfirmed submission is old enough that a batch it created would be listed."""
     age = datetime.now(timezone.utc) - datetime.fromisoformat(batch.created_at.replace("Z", "+00:00"))
     return age.total_seconds() >= SETTLE_SECONDS + batch.bytes / SETTLE_BYTES_PER_SECOND
+
+
+def _failed_message(info: BatchInfo, batch: BatchRow, summary: Collected, gate: Gate) -> str:
+    reason = judge(info).message
+    text = f"batch {info.provider_batch_id} ({batch.model}) failed at the provider: {reason}"
+    if summary.failed_for_good:
+        text += f"; {summary.failed_for_good:,} requests it blamed are errors"
+    text += f"; {summary.unprocessed:,} requests were not run (no attempt used)"
+    if gate.stopped:
+        return text + f": no more batches of {batch.model} are sent in this run"
+    if gate.waiting:
+        return text + ": they are sent again when the queue has room"
+    return text + ": they are sent again"
 
 
 def _collected_message(info: BatchInfo, batch: BatchRow, summary: Collected) -> str:

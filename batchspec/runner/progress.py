@@ -30,6 +30,7 @@ class Stats:
     tokens_per_minute: float | None = None
     limit_note: str = ""
     eta_seconds: float | None = None
+    notes: tuple[str, ...] = ()  # e.g. a model waiting for queue room
 
     def line(self, elapsed: float) -> str:
         parts = []
@@ -44,6 +45,7 @@ class Stats:
             parts.append(f"{self.tokens_per_minute:,.0f} tok/min{self.limit_note}")
         if self.eta_seconds is not None:
             parts.append(f"ETA {format_duration(self.eta_seconds)}")
+        parts.extend(self.notes)
         parts.append(f"elapsed {format_duration(elapsed)}")
         return " · ".join(parts)
 

@@ -311,7 +311,25 @@ class Builder:
             rate_limits=RateLimits(rates.get("requests_per_minute"), rates.get("tokens_per_minute")),
             concurrency=raw.get("concurrency", 32),
             max_cost_usd=raw.get("max_cost_usd"),
+            max_enqueued_tokens=self._enqueued_limits(raw.get("max_enqueued_tokens"), models),
+            deadline=self._duration(("execution", "deadline"), raw["deadline"]) if "deadline" in raw else None,
         )
+
+    def _enqueued_limits(self, value: int | dict[str, int] | None, models: tuple[ModelSpec, ...]) -> dict[str, int]:
+        if value is None:
+            return {}
+        if isinstance(value, int):
+            return {"*": value}
+        names = {m.label for m in models} | {m.name for m in models}
+        for key in value:
+            if key not in names:
+                self.error(
+                    ("execution", "max_enqueued_tokens", key),
+                    f"no model '{key}' in this spec",
+                    f"use a model name or label: {', '.join(sorted(names))}",
+                    at_key=True,
+                )
+        return dict(value)
 
     def _duration(self, path: tuple[str | int, ...], value: float | str) -> float:
         try:

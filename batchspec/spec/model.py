@@ -80,6 +80,13 @@ class ExecutionSpec:
     rate_limits: RateLimits = RateLimits()
     concurrency: int = 32
     max_cost_usd: float | None = None
+    # The batch queue's enqueued-token limit: by model name or label ("*" for every model).
+    max_enqueued_tokens: Mapping[str, int] = field(default_factory=dict)
+    deadline: float | None = None  # seconds from the first submission of the current work
+
+    def enqueued_token_limit(self, model: ModelSpec) -> int | None:
+        limits = self.max_enqueued_tokens
+        return limits.get(model.label, limits.get(model.name, limits.get("*")))
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ def record_provider_state(db: sqlite3.Connection, local_key: str, info: Any) -> 
         values.append(info.input_file_id)
     if info.errors:
         assignments.append("error = ?")
-        values.append("; ".join(info.errors))
+        values.append("; ".join(str(e) for e in info.errors))
     for name in TIMESTAMPS:
         if info.timestamps.get(name):
             assignments.append(f"{name} = ?")
@@ -293,7 +293,10 @@ def collect(
             _count(summary, outcome.kind, final)
         for wire in set(members) - seen:
             custom_id, request_hash, attempt = members[wire]
-            summary.missing += 1
+            if never_ran:
+                summary.unprocessed += 1
+            else:
+                summary.missing += 1
             summary.failed_for_good += writer.add(missing(custom_id), request_hash, attempt)
         writer.flush()
         db.execute(_BATCH_TOTALS, (stamp, batch.local_key))

@@ -95,6 +95,13 @@ def record_counts(db: sqlite3.Connection, run_id: int | None) -> dict[str, int]:
     return counts
 
 
+def pending_by_model(db: sqlite3.Connection, run_id: int) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT model, count(*) FROM records WHERE run_id = ? AND status = 'pending' GROUP BY 1", (run_id,)
+    )
+    return dict(rows.fetchall())
+
+
 def latest_run(db: sqlite3.Connection) -> int | None:
     row = db.execute("SELECT max(run_id) FROM records").fetchone()
     return row[0] if row else None
