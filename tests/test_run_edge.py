@@ -60,7 +60,11 @@ def test_a_batch_failure_the_provider_explains_stops_that_model_at_once(job: Job
     assert len(fake_api.ledger.batches_created()) == 1, "the whole job was uploaded again and again"
     assert job.state("SELECT status, max(attempts) FROM records GROUP BY 1") == [("pending", 0)]
     status = job.cli("status", "job.yaml").stdout
-    assert "model_not_found" in status
+    assert "why: model_not_found: The provided model 'gpt-4o-mini' is not supported" in status
+    report = job.cli("report", "job.yaml").stdout
+    assert "error rate: 0.0% of 0 attempts" in report
+    assert "failed: model_not_found: The provided model 'gpt-4o-mini' is not supported" in report
+    assert "batch_failed: 10 (not run: the batch ended first; re-sent)" in report
     fake_api.config.known_models = None
     job.run()
     assert len(job.outputs()) == 30

@@ -11,6 +11,9 @@ from batchspec.spec.model import JobSpec
 from batchspec.state import queries
 from batchspec.state.store import StateStore
 
+# Codes of requests a batch never ran (it failed, expired or was cancelled first).
+NOT_RUN = frozenset({"batch_failed", "batch_expired", "batch_cancelled", "batch_canceled", "batch_rejected"})
+
 
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
@@ -27,9 +30,11 @@ def build_report(spec: JobSpec, store: StateStore) -> dict[str, Any]:
     for batch in batches:
         batch["latency_seconds"] = _seconds(batch["submitted_at"], batch["completed_at"])
     latencies = [b["latency_seconds"] for b in batches if b["latency_seconds"] is not None]
-    attempts = queries.attempt_count(db)
     errors = queries.error_counts(db)
-    failed_attempts = sum(e["attempts"] for e in errors)
+    # Requests a batch never ran are not attempts that failed: they are counted apart.
+    not_run = sum(e["attempts"] for e in errors if e["code"] in NOT_RUN)
+    attempts = queries.attempt_count(db) - not_run
+    failed_attempts = sum(e["attempts"] for e in errors) - not_run
     return {
         "job": spec.name,
         "description": spec.description,
@@ -40,6 +45,7 @@ def build_report(spec: JobSpec, store: StateStore) -> dict[str, Any]:
         "attempts": attempts,
         "error_rate": failed_attempts / attempts if attempts else 0.0,
         "errors": errors,
+        "failed_batches": queries.failed_batches(db),
         "latency_seconds": {
             "min": min(latencies) if latencies else None,
             "median": statistics.median(latencies) if latencies else None,

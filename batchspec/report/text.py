@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchspec.fmt import count, usd
+from batchspec.report.data import NOT_RUN
 from batchspec.spec.units import format_duration
 
 
@@ -28,8 +29,12 @@ def print_report(data: dict[str, Any]) -> None:
     )
     print(f"  error rate: {data['error_rate']:.1%} of {data['attempts']:,} attempts")
     for error in data["errors"]:
-        kind = "retryable" if error["retryable"] else "permanent"
+        kind = "permanent"
+        if error["retryable"]:
+            kind = "not run: the batch ended first; re-sent" if error["code"] in NOT_RUN else "retryable"
         print(f"    {error['code']}: {error['attempts']:,} ({kind})")
+    for batch in data["failed_batches"]:
+        print(f"  batch {batch['batch']} ({batch['model']}) {batch['status']}: {batch['reason']}")
     latency = data["latency_seconds"]
     if latency["median"] is not None:
         print(

@@ -132,6 +132,15 @@ def error_counts(db: sqlite3.Connection) -> list[dict[str, Any]]:
     return [{"code": code, "retryable": bool(retryable), "attempts": n} for code, retryable, n in rows]
 
 
+def failed_batches(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Batches the provider failed or refused as a whole, with its reason."""
+    rows = db.execute(
+        "SELECT coalesce(provider_batch_id, local_key), model, status, error FROM batches "
+        "WHERE status IN ('failed', 'rejected') ORDER BY created_at"
+    )
+    return [{"batch": b, "model": m, "status": s, "reason": e or ""} for b, m, s, e in rows]
+
+
 def attempt_count(db: sqlite3.Connection) -> int:
     """Every answer and every failed attempt stored (cache hits excluded)."""
     row = db.execute(
