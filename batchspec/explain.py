@@ -48,6 +48,7 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
                     1,
                     r.prefix.digest,
                     r.prefix.tokens,
+                    r.problem or None,
                 )
                 for r in requests
             ]

@@ -187,7 +187,7 @@ def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, li
             ordinal += 1
             # The record's place is worked out only when the fast path cannot render it.
             requests = renderer.try_fast(record) or renderer.general_requests(record, source.where(position))
-            for model, custom_id, record_id, body, request_hash, size, tokens, prefix in requests:
+            for model, custom_id, record_id, body, request_hash, size, tokens, prefix, problem in requests:
                 rows.append(
                     (
                         ordinal,
@@ -200,6 +200,7 @@ def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, li
                         position,
                         prefix.digest,
                         prefix.tokens,
+                        problem or None,
                     )
                 )
                 if bodies is not None:

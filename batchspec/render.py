@@ -85,6 +85,12 @@ class RenderedRequest(NamedTuple):
     entry_size: int  # bytes of the request as an entry of the provider's batch payload
     input_tokens: int
     prefix: Prefix = NO_PREFIX
+    problem: str = ""  # why the request cannot be sent (a message rendered empty): a record-level error
+
+
+def empty_message(key: str) -> str:
+    """The record-level error for a message that rendered empty (providers refuse empty text)."""
+    return f"{key} rendered empty for this record (an empty field?): providers refuse empty messages"
 
 
 def new_environment() -> ImmutableSandboxedEnvironment:
@@ -234,7 +240,14 @@ class Renderer:
             return None
         if any(p.constant is None and p.simple is None for p in self._messages) or None in bodies:
             return None
-        variable = [(i, p.simple) for i, p in enumerate(self._messages) if p.simple is not None and p.constant is None]
+        variable = [
+            (i, p.simple, p.source.key)
+            for i, p in enumerate(self._messages)
+            if p.simple is not None and p.constant is None
+        ]
+        constant_problem = next(
+            (empty_message(p.source.key) for p in self._messages if p.constant and _blank(p.constant.content)), ""
+        )
         # Token estimates add up per message: the constant messages and every message's overhead
         # are counted once here, and only the variable texts per record.
         blank = tuple(p.constant or RenderedMessage(p.role, "", p.cache) for p in self._messages)
@@ -264,10 +277,13 @@ class Renderer:
             custom_id = custom_id_for(record_id)
             texts: dict[int, str] = {}
             variable_tokens = 0
-            for index, parts in variable:
+            problem = constant_problem
+            for index, parts, key in variable:
                 text = render_simple(parts, record)
                 if text is None:
                     return None
+                if not problem and (not text or text.isspace()):
+                    problem = empty_message(key)
                 texts[index] = text
                 variable_tokens += text_tokens(text)
             requests = []
@@ -285,6 +301,7 @@ class Renderer:
                         len(body_json) + overhead + wire_length(custom_id),
                         tokens + variable_tokens,
                         prefix,
+                        problem,
                     )
                 )
             return requests
@@ -333,8 +350,13 @@ class Renderer:
         custom_id = custom_id_for(record_id)
         messages = self.messages(record, where)
         prefix = self._constant_prefix or stable_prefix(messages)
+        problem = next(
+            (empty_message(p.source.key) for p, m in zip(self._messages, messages, strict=True) if _blank(m.content)),
+            "",
+        )
         return [
-            self.request(model, provider, messages, record_id, custom_id, prefix) for model, provider in self._models
+            self.request(model, provider, messages, record_id, custom_id, prefix)._replace(problem=problem)
+            for model, provider in self._models
         ]
 
     def request(
@@ -364,6 +386,10 @@ class Renderer:
             input_tokens=messages_tokens(messages, provider.wire),
             prefix=prefix,
         )
+
+
+def _blank(text: str) -> bool:
+    return not text or text.isspace()
 
 
 def _render(template: jinja2.Template, record: Mapping[str, Any], source: TemplateSource, where: str) -> str:

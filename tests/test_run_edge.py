@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from batchspec.fakeapi import FakeAPI
-from tests.conftest import Job, reviews
+from tests.conftest import Job, record_of, reviews
 
 
 def test_a_download_cut_off_midway_is_retried(job: Job, fake_api: FakeAPI) -> None:
@@ -95,3 +95,21 @@ def test_another_jobs_anthropic_batch_is_never_taken_for_ours(job: Job, fake_api
     job.run()
     assert all(not row["output"].startswith("Fake answer to: SUMMARY") for row in job.outputs())
     assert len(job.outputs()) == 10
+
+
+def test_a_record_whose_message_renders_empty_is_an_error_and_never_sent(job: Job, fake_api: FakeAPI) -> None:
+    records = reviews(10)
+    records[3]["text"] = ""
+    job.write_records(records).write_spec({"prompt": {"user": "{{ text }}"}})
+    plan = job.plan_json("--offline")
+    assert plan["models"][0]["counts"]["failed"] == 1 and plan["models"][0]["to_send"] == 9
+    job.run(expect=1)
+    assert [(e["id"], e["error_code"]) for e in job.errors()] == [("r4", "empty_content")]
+    assert "prompt.user rendered empty for this record" in job.errors()[0]["error_message"]
+    assert "r4" not in {record_of(c) for b in fake_api.ledger.batches_created() for c in b["custom_ids"]}
+    job.run("--retry-failed", expect=1)  # still empty: still not sent, nothing paid
+    assert len(fake_api.ledger.batches_created()) == 1
+    records[3]["text"] = "Now it has words."
+    job.write_records(records)
+    job.run()
+    assert len(job.outputs()) == 10 and job.errors() == []

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from batchspec.state.staging import Staging
 from batchspec.state.store import now, transaction
 
+UNSENDABLE = "empty_content"  # the error of a record whose request is never sent (a message rendered empty)
+
 
 @dataclass(frozen=True)
 class Sendable:
@@ -39,6 +41,7 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
     stamped with ``run_id`` and its position. ``providers`` maps model label → (provider, name)."""
     stamp = now()
     new_has_result = _HAS_RESULT.format(table="items")
+    unsendable = UNSENDABLE
     changed_has_result = _HAS_RESULT.format(table="excluded")
     db.execute("ATTACH DATABASE ? AS plan", (str(staging.path),))
     db.create_function("staged_body", 2, staging.bodies.read, deterministic=True)
@@ -56,10 +59,12 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
             db.execute(
                 f"""
                 INSERT INTO records (model, custom_id, record_id, ordinal, request_hash, status, attempts,
-                                     input_tokens, run_id, updated_at)
+                                     input_tokens, run_id, updated_at, last_error_code, last_error_message)
                 SELECT model, custom_id, coalesce(record_id, custom_id), ordinal, request_hash,
-                       CASE WHEN {new_has_result} THEN 'done' ELSE 'pending' END,
-                       0, tokens, ?, ?
+                       CASE WHEN problem IS NOT NULL THEN 'failed'
+                            WHEN {new_has_result} THEN 'done' ELSE 'pending' END,
+                       0, tokens, ?, ?,
+                       CASE WHEN problem IS NOT NULL THEN '{unsendable}' END, problem
                 FROM plan.items AS items WHERE true ORDER BY model, custom_id
                 ON CONFLICT (model, custom_id) DO UPDATE SET
                     ordinal = excluded.ordinal,
@@ -67,6 +72,7 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
                     run_id = excluded.run_id,
                     input_tokens = excluded.input_tokens,
                     status = CASE
+                        WHEN excluded.status = 'failed' THEN 'failed'
                         WHEN records.request_hash = excluded.request_hash THEN records.status
                         WHEN {changed_has_result} THEN 'done'
                         ELSE 'pending' END,
@@ -74,9 +80,11 @@ def merge_plan(db: sqlite3.Connection, staging: Staging, run_id: int, providers:
                                     THEN records.attempts ELSE 0 END,
                     batch_key = CASE WHEN records.request_hash = excluded.request_hash
                                      THEN records.batch_key ELSE NULL END,
-                    last_error_code = CASE WHEN records.request_hash = excluded.request_hash
+                    last_error_code = CASE WHEN excluded.status = 'failed' THEN excluded.last_error_code
+                                           WHEN records.request_hash = excluded.request_hash
                                            THEN records.last_error_code ELSE NULL END,
-                    last_error_message = CASE WHEN records.request_hash = excluded.request_hash
+                    last_error_message = CASE WHEN excluded.status = 'failed' THEN excluded.last_error_message
+                                              WHEN records.request_hash = excluded.request_hash
                                               THEN records.last_error_message ELSE NULL END,
                     updated_at = CASE WHEN records.request_hash = excluded.request_hash
                                       THEN records.updated_at ELSE excluded.updated_at END,
@@ -117,12 +125,13 @@ _HAS_RESULT = (
 
 
 def retry_failed(db: sqlite3.Connection, run_id: int) -> int:
-    """Give records that failed for good a fresh set of attempts (``run --retry-failed``)."""
+    """Give records that failed for good a fresh set of attempts (``run --retry-failed``); not those
+    whose request cannot be sent at all (their input must change)."""
     with transaction(db):
         cursor = db.execute(
             "UPDATE records SET status = 'pending', attempts = 0, updated_at = ? "
-            "WHERE status = 'failed' AND run_id = ?",
-            (now(), run_id),
+            "WHERE status = 'failed' AND run_id = ? AND last_error_code IS NOT ?",
+            (now(), run_id, UNSENDABLE),
         )
     return cursor.rowcount
 

@@ -20,13 +20,14 @@ from batchspec.state.schema import MIGRATIONS
 from batchspec.state.spool import Spool
 
 # ordinal, model, custom_id, record_id (None when equal to custom_id), request_hash, payload bytes,
-# input tokens, position in the input, prefix hash, prefix tokens
-ItemRow = tuple[int, str, str, str | None, str, int, int, int, str, int]
+# input tokens, position in the input, prefix hash, prefix tokens, why it cannot be sent (or None)
+ItemRow = tuple[int, str, str, str | None, str, int, int, int, str, int, str | None]
 
 # How each staged request compares with the state, most decisive first. {cached} is a condition
 # true when the response cache (or an identical request earlier in this input) answers it.
 CATEGORY_SQL = """
     CASE
+        WHEN i.problem IS NOT NULL THEN 'failed'
         WHEN EXISTS (SELECT 1 FROM state.results s WHERE s.model = i.model
                      AND s.custom_id = i.custom_id AND s.request_hash = i.request_hash) THEN 'done'
         WHEN r.request_hash = i.request_hash AND r.status = 'failed' THEN 'failed'
@@ -88,7 +89,7 @@ class Staging:
                 ordinal INTEGER NOT NULL, model TEXT NOT NULL, custom_id TEXT NOT NULL,
                 record_id TEXT, request_hash TEXT NOT NULL, nbytes INTEGER NOT NULL,
                 tokens INTEGER NOT NULL, position INTEGER NOT NULL,
-                prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL,
+                prefix_hash TEXT NOT NULL, prefix_tokens INTEGER NOT NULL, problem TEXT,
                 body_at INTEGER, body_len INTEGER)"""  # where the body is in self.bodies, if kept
         )
         self.db.execute("BEGIN")
@@ -107,14 +108,14 @@ class Staging:
     def add(self, rows: Sequence[ItemRow], bodies: Sequence[bytes] | None = None) -> None:
         """Stage ``rows`` (and the request body of each, if given, in the same order)."""
         if bodies is None:
-            self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
+            self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)", rows)
             return
         at = self.bodies.append(bodies)
         placed = []
         for row, body in zip(rows, bodies, strict=True):
             placed.append((*row, at, len(body)))
             at += len(body)
-        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
+        self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
 
     @property
     def kept_bodies(self) -> bool:
@@ -134,7 +135,8 @@ class Staging:
         if not self.cache and self._state_is_empty():
             # A first plan: every request is new, so a view spares copying every row.
             self.db.execute(
-                f"CREATE VIEW main.classified AS SELECT {columns}, 'new' AS category, NULL AS stored_hash, "
+                f"CREATE VIEW main.classified AS SELECT {columns}, "
+                "CASE WHEN i.problem IS NULL THEN 'new' ELSE 'failed' END AS category, NULL AS stored_hash, "
                 "NULL AS stored_run "
                 "FROM items i NOT INDEXED"  # in input order, not through items_key
             )
