@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from batchspec.adoption import Preview, preview
+from batchspec.deadline import STARTED
 from batchspec.explain import explain
 from batchspec.fmt import count, format_bytes, usd
 from batchspec.plan import CATEGORIES, ModelPlan, Plan, build_plan, emit
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
+from batchspec.spec.units import format_duration
 
 SHOWN_BATCHES = 5
 
@@ -71,6 +74,22 @@ def print_plan(plan: Plan) -> None:
         print(f"To send: {count(total, 'request')} in {count(batches, 'batch')}{_total_cost(plan)}.")
     else:
         print("Nothing to send: every record is done, failed for good or in flight.")
+    if spec.execution.deadline is not None:
+        _print_deadline(plan, spec.execution.deadline)
+
+
+def _print_deadline(plan: Plan, seconds: float) -> None:
+    started = plan.staging.state_meta(STARTED)
+    when = "not started yet"
+    if started:
+        left = float(started) + seconds - time.time()
+        when = f"{format_duration(left)} left" if left > 0 else "passed: a run sends what is left synchronously"
+    span = _total_cost(plan).removeprefix(", estimated ")
+    cost = f"; this work costs {span}, depending on how much of it the batches finish in time" if span else ""
+    print(
+        f"Deadline: {format_duration(seconds)} from the first submission ({when}); past it, batches are cancelled "
+        f"and what is left goes through the synchronous API{cost}."
+    )
 
 
 def _print_model(model: ModelPlan, mode: str) -> None:

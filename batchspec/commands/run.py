@@ -60,6 +60,9 @@ def print_summary(spec: JobSpec, s: RunSummary) -> None:
     )
     if not s.unchanged:
         _print_this_run(s)
+    if len(s.routes) > 1 or spec.execution.deadline is not None:
+        ways = [f"{r['answers']:,} by {way} ({usd(r['cost_usd'])})" for way, r in sorted(s.routes.items())]
+        print(f"  answers this run: {', '.join(ways) or 'none'}")
     usage = s.usage
     cached = usage["cache_read_tokens"]
     tokens = f"{usage['input_tokens']:,} input ({cached:,} cached), {usage['output_tokens']:,} output"

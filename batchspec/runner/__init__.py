@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from batchspec import deadline
 from batchspec.crashpoints import crash_point
 from batchspec.errors import ExitCode, Interrupted
 from batchspec.plan import ModelPlan, build_plan
@@ -47,6 +48,7 @@ class RunSummary:
     unchanged: bool = False  # nothing changed since the last run: nothing was planned or sent
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
     stopped: dict[str, str] = field(default_factory=dict)  # models the provider refused: label → why
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)  # batch | sync → records and cost this run
     estimated_cost_usd: float | None = None  # what plan expected this run's work to cost
     run_usage: dict[str, Any] = field(default_factory=dict)  # what this run's work was billed
     results_written: int = 0
@@ -100,6 +102,9 @@ def _finish(
     summary.results_written, summary.errors_written = written.results, written.errors
     summary.interrupted = done.interrupted
     summary.stopped = done.stopped
+    summary.routes = queries.routes(store.db, run_id)
+    if not summary.pending and not summary.in_flight:
+        deadline.settle(store)
     if done.stopped:
         summary.exit_code = ExitCode.PROVIDER  # the cause must be fixed before a rerun can help
     if done.interrupted:  # 130 only while nothing was sent and nothing is in flight
@@ -161,6 +166,8 @@ def _execute(
                 done.interrupted = _run_sync(spec, store, run_id, progress, engine, options, done)
             elif not engine.stop.is_set():
                 engine.run(wait=options.wait)
+                if engine.past_deadline and queries.record_counts(store.db, run_id)["pending"]:
+                    done.interrupted = _run_sync(spec, store, run_id, progress, engine, options, done)
     except KeyboardInterrupt:
         engine.stop.set()
     finally:

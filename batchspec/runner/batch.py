@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from batchspec import adoption
+from batchspec import adoption, deadline
 from batchspec.crashpoints import crash_point
 from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
@@ -60,6 +60,7 @@ class Engine:
     expiry_warned: set[str] = field(default_factory=set)
     unconfirmed_told: set[str] = field(default_factory=set)
     waiting: bool = False  # the run waits for its batches (not --no-wait)
+    past_deadline: bool = False  # execution.deadline passed: no new batch; the rest goes sync
     stop: threading.Event = field(default_factory=threading.Event)  # Ctrl-C or SIGTERM: end at the next step
     orphans: set[str] = field(default_factory=set)
     foreign: set[str] = field(default_factory=set)  # recorded as ours, but the provider says otherwise
@@ -193,12 +194,17 @@ class Engine:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, *, wait: bool, submit: bool = True) -> None:
+        """Submit, poll and collect until nothing is left (or, without ``wait``, as far as it goes
+        now). Once execution.deadline passes, batches are cancelled and collected, nothing new is
+        submitted, and the run returns with the rest pending, for the synchronous API."""
         self.waiting = wait
         first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
         delay = first
         while not self.stop.is_set():
             unconfirmed = self.recover_intents() if state_batches.intents(self.db) else 0
+            self._check_deadline()
             self.poll_all()
+            submit = submit and not self.past_deadline
             submitted = self.submit_more() if submit else False
             if submitted:
                 delay = first
@@ -216,10 +222,30 @@ class Engine:
                         return
                     self.stop.wait(min(held) - time.monotonic())
                 continue
-            if not wait:
+            if not wait and not self.past_deadline:  # past it, cancelled batches are waited for
                 return
-            self.stop.wait(delay)
+            self.stop.wait(self._until_deadline(delay))
             delay = min(delay * 2, self.spec.execution.poll_interval)
+
+    def _until_deadline(self, delay: float) -> float:
+        due = deadline.due_at(self.spec, self.store)
+        return delay if due is None or self.past_deadline else max(min(delay, due - time.time()), 0.0)
+
+    def _check_deadline(self) -> None:
+        due = deadline.due_at(self.spec, self.store)
+        if self.past_deadline or due is None or time.time() < due:
+            return
+        self.past_deadline = True
+        flying = self.flying()
+        self.progress.event(
+            f"the deadline passed: cancelling {count(len(flying), 'batch')} in flight (what they finished is "
+            "kept); the rest goes through the synchronous API"
+        )
+        for batch in flying:
+            try:
+                self._cancel(batch, forget_missing=False)
+            except ProviderError as error:  # polled and collected as usual if it ends anyway
+                self.progress.event(f"could not cancel batch {batch.provider_batch_id}: {error}")
 
     def _pending(self, label: str | None = None) -> int:
         """Records waiting to be sent: of one model, or of every model not stopped."""
@@ -336,6 +362,7 @@ class Engine:
         crash_point("after_create")
         state_batches.record_provider_state(self.db, local_key, info)
         crash_point("after_submit")
+        deadline.note_submission(self.spec, self.store)
         self.submitted += 1
         self.progress.event(f"submitted batch {info.provider_batch_id} ({model.label}, {count(len(items), 'request')})")
 

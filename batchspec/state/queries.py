@@ -88,6 +88,16 @@ def usage_totals(db: sqlite3.Connection, run_id: int | None = None) -> dict[str,
     return totals
 
 
+def routes(db: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
+    """How this run's answers came: batch | sync | cache → answers and their cost."""
+    rows = db.execute(
+        "SELECT source, count(*), sum(cost_usd), count(cost_usd) FROM results "
+        "WHERE batch_key IN (SELECT local_key FROM batches WHERE run_id = ?) OR batch_key = ? GROUP BY 1",
+        (run_id, f"sync-r{run_id}"),
+    )
+    return {source: {"answers": n, "cost_usd": cost if priced == n else None} for source, n, cost, priced in rows}
+
+
 def record_counts(db: sqlite3.Connection, run_id: int | None) -> dict[str, int]:
     counts = {"done": 0, "failed": 0, "pending": 0, "submitted": 0}
     for status, n in db.execute("SELECT status, count(*) FROM records WHERE run_id = ? GROUP BY 1", (run_id,)):
