@@ -284,7 +284,7 @@ def test_unchanged_rerun_skips_planning_and_leaves_current_outputs_alone(job: Jo
     output = job.dir / "out" / "results.jsonl"
     stamp = output.stat().st_mtime_ns
     result = job.run()
-    assert "nothing changed since that run" in job.cli("run", "job.yaml", "-q").stdout
+    assert "nothing changed since the last run" in job.cli("run", "job.yaml", "-q").stdout
     assert output.stat().st_mtime_ns == stamp
     assert "Run 1 of reviews" in result.stdout
     output.write_text("tampered\n")
@@ -346,3 +346,13 @@ def test_sqlite_output_keeps_fields_that_differ_only_in_case(job: Job) -> None:
         ("r3", "upper3"),
     ]
     db.close()
+
+
+def test_runs_are_numbered_one_after_another_unchanged_reruns_included(job: Job) -> None:
+    numbers = []
+    for _ in range(3):
+        numbers.append(job.run().stdout.split()[1])
+    job.append_records(reviews(2, start=11))
+    numbers.append(job.run().stdout.split()[1])
+    assert numbers == ["1", "2", "3", "4"]
+    assert "nothing changed since the last run" in job.run().stdout

@@ -53,7 +53,7 @@ def print_summary(spec: JobSpec, s: RunSummary) -> None:
         f"{count(len(spec.models), 'model')}"
     )
     if s.unchanged:
-        print("  nothing changed since that run (same spec, same input): nothing to plan or send")
+        print("  nothing changed since the last run (same spec, same input): nothing to plan or send")
     print(
         f"  requests: {s.done:,} done · {s.failed:,} failed for good · {s.pending:,} pending · "
         f"{s.in_flight:,} in flight"

@@ -186,9 +186,9 @@ def _settled_run(store: StateStore, fingerprint: str) -> dict[str, Any] | None:
         return None
     if state_batches.in_flight(store.db) or state_batches.intents(store.db):
         return None
-    finished = queries.last_finished_run(store.db)
-    run_id = queries.latest_run(store.db)
-    if finished is None or finished["id"] != run_id:
+    run_id = queries.latest_run(store.db)  # the run whose plan the records hold
+    finished = queries.finished_run(store.db, run_id) if run_id is not None else None
+    if finished is None:
         return None
     counts = queries.record_counts(store.db, run_id)
     return finished if not counts["pending"] and not counts["submitted"] else None
@@ -196,14 +196,18 @@ def _settled_run(store: StateStore, fingerprint: str) -> dict[str, Any] | None:
 
 def _unchanged(spec: JobSpec, store: StateStore, previous: dict[str, Any], mode: str) -> RunSummary:
     """A rerun of a settled job: nothing is planned or sent; outputs are rewritten only if they no
-    longer match the state (deleted or edited since)."""
-    run_id = int(previous["id"])
-    written = write_outputs_if_stale(spec, store, run_id)
-    summary = _summarise(spec, store, run_id, mode, int(previous["records"] or 0), 0)
+    longer match the state (deleted or edited since). It is a run of its own, numbered like any."""
+    planned = int(previous["id"])  # the run whose plan still holds
+    records = int(previous["records"] or 0)
+    run_id = start_run(store.db, "run", mode)
+    written = write_outputs_if_stale(spec, store, planned)
+    summary = _summarise(spec, store, planned, mode, records, 0)
+    summary.run_id = run_id
     summary.unchanged = True
     summary.estimated_cost_usd = 0.0
     summary.run_usage = dict.fromkeys(queries.USAGE_COLUMNS, 0)
     summary.results_written, summary.errors_written = written.results, written.errors
+    end_run(store.db, run_id, summary.exit_code, records, summary.to_json())
     return summary
 
 

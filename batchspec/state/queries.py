@@ -125,13 +125,23 @@ def in_flight_input_tokens(db: sqlite3.Connection) -> dict[str, tuple[int, int]]
     return {model: (n, tokens) for model, n, tokens in rows}
 
 
+_RUN_COLUMNS = ("id", "command", "mode", "started_at", "ended_at", "exit_code", "records", "summary")
+
+
 def last_finished_run(db: sqlite3.Connection) -> dict[str, Any] | None:
     """The newest run that got to its summary (killed runs never do)."""
-    names = ("id", "command", "mode", "started_at", "ended_at", "exit_code", "records", "summary")
     row = db.execute(
-        f"SELECT {', '.join(names)} FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 1"
+        f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 1"
     ).fetchone()
-    return dict(zip(names, row, strict=True)) if row else None
+    return dict(zip(_RUN_COLUMNS, row, strict=True)) if row else None
+
+
+def finished_run(db: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
+    """Run ``run_id``, if it got to its summary."""
+    row = db.execute(
+        f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE id = ? AND summary IS NOT NULL", (run_id,)
+    ).fetchone()
+    return dict(zip(_RUN_COLUMNS, row, strict=True)) if row else None
 
 
 def error_counts(db: sqlite3.Connection) -> list[dict[str, Any]]:
