@@ -22,6 +22,7 @@ from batchspec.providers import BatchClient, BatchInfo, get_provider
 from batchspec.spec.model import JobSpec, ModelSpec
 from batchspec.state.records import Request, requests_of
 from batchspec.state.staging import Staging
+from batchspec.state.values import number
 from batchspec.wireid import belongs_to, custom_id_of, job_tag, wire_id
 
 # (custom_ids, custom_id prefixes) → the matching current requests (model label, custom_id, hash)
@@ -97,7 +98,7 @@ def preview(spec: JobSpec, staging: Staging) -> Preview:
         return requests_of(staging.db, whole, starts, run_id=None, table="items")
 
     for account, models in accounts(spec).items():
-        since = float(staging.state_meta(mark_key(account)) or 0)
+        since = number(staging.state_meta(mark_key(account)), f"table meta, {mark_key(account)}") or 0.0
         try:
             client = get_provider(models[0].provider).batch_client(models[0], spec.name, probe=True)
             try:

@@ -14,13 +14,13 @@ import time
 from batchspec.spec.model import JobSpec
 from batchspec.state.records import set_meta
 from batchspec.state.store import StateStore
+from batchspec.state.values import number
 
 STARTED = "deadline_started_at"  # meta key: Unix seconds of the current work's first submission
 
 
 def started_at(store: StateStore) -> float | None:
-    value = store.meta(STARTED)
-    return float(value) if value else None
+    return number(store.meta(STARTED), f"table meta, {STARTED}")
 
 
 def due_at(spec: JobSpec, store: StateStore) -> float | None:

@@ -33,10 +33,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def has_a_submitted_batch(job: Job) -> bool:
+    return job.state_path.exists() and bool(job.state("SELECT 1 FROM batches WHERE provider_batch_id IS NOT NULL"))
+
+
 def test_sigterm_in_batch_mode_leaves_the_batch_in_flight(job: Job, fake_api: FakeAPI) -> None:
     fake_api.config.processing_seconds = 3600
     process = start(job)
-    wait_for(lambda: bool(job.state_path.exists() and job.state("SELECT 1 FROM batches WHERE provider_batch_id IS NOT NULL")))
+    wait_for(
+        lambda: bool(job.state_path.exists() and job.state("SELECT 1 FROM batches WHERE provider_batch_id IS NOT NULL"))
+    )
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 75, err.decode()
@@ -86,7 +92,9 @@ def test_ctrl_c_at_any_moment_is_130_before_sending_and_75_after(job: Job, fake_
 def test_cancel_works_while_a_run_holds_the_lock(job: Job, fake_api: FakeAPI) -> None:
     fake_api.config.processing_seconds = 3600
     process = start(job, "-q")
-    wait_for(lambda: bool(job.state_path.exists() and job.state("SELECT 1 FROM batches WHERE provider_batch_id IS NOT NULL")))
+    wait_for(
+        lambda: bool(job.state_path.exists() and job.state("SELECT 1 FROM batches WHERE provider_batch_id IS NOT NULL"))
+    )
     result = job.cli("cancel", "job.yaml")
     assert "Asked the provider to cancel 1 batch; the run in progress (pid " in result.stdout
     assert len([r for r in fake_api.ledger.http_requests if r["path"].endswith("/cancel")]) == 1

@@ -11,6 +11,7 @@ from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries
 from batchspec.state.store import StateStore
+from batchspec.state.values import json_value
 
 SHOWN = ("submitted_at", "in_progress_at", "completed_at", "expires_at")
 
@@ -54,7 +55,7 @@ def _last_run(store: StateStore) -> dict[str, Any] | None:
     run = queries.last_finished_run(store.db)
     if run is None:
         return None
-    summary = json.loads(run["summary"])
+    summary = json_value(run["summary"], f"table runs, run {run['id']}, summary") or {}
     return {
         "id": run["id"],
         "mode": run["mode"],

@@ -10,6 +10,7 @@ from typing import Any
 from batchspec.spec.model import JobSpec
 from batchspec.state import queries
 from batchspec.state.store import StateStore
+from batchspec.state.values import timestamp
 
 # Codes of requests a batch never ran (it failed, expired or was cancelled first).
 NOT_RUN = frozenset({"batch_failed", "batch_expired", "batch_cancelled", "batch_canceled", "batch_rejected"})
@@ -18,8 +19,8 @@ NOT_RUN = frozenset({"batch_failed", "batch_expired", "batch_cancelled", "batch_
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    parse = datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+    began, ended = timestamp(start, "table batches, submitted_at"), timestamp(end, "table batches, completed_at")
+    return (ended - began).total_seconds() if began and ended else None
 
 
 def build_report(spec: JobSpec, store: StateStore) -> dict[str, Any]:

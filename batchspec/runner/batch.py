@@ -35,6 +35,7 @@ from batchspec.state import queries, responses
 from batchspec.state.batches import ABANDONED, BatchRow, Collected
 from batchspec.state.records import sendable, set_meta
 from batchspec.state.store import StateStore
+from batchspec.state.values import number
 from batchspec.wireid import job_tag, wire_id
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class Engine:
         taken = 0
         for account, models in adoption.accounts(self.spec).items():
             meta_key = adoption.mark_key(account)
-            since = float(self.store.meta(meta_key) or 0)
+            since = number(self.store.meta(meta_key), f"table meta, {meta_key}") or 0.0
             known = state_batches.known_provider_ids(self.db)
             lookup = adoption.state_lookup(self.db, self.run_id)
             try:

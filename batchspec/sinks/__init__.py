@@ -3,6 +3,7 @@ state, so they never hold duplicates, whatever retries and reruns happened)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ def _writer(fmt: str, table: str) -> Writer:
 def write_outputs_if_stale(spec: JobSpec, store: StateStore, run_id: int) -> Written:
     """Rewrite the outputs only if they differ from what the state would write now."""
     recorded = store.meta("outputs_written")
-    if recorded is not None and json.loads(recorded) == _outputs_stamp(spec, store, run_id):
-        return Written(*json.loads(store.meta("outputs_rows") or "[0, 0]"))
+    rows = store.meta("outputs_rows") or "[0, 0]"
+    with contextlib.suppress(ValueError, TypeError):  # a damaged stamp: the outputs are rewritten
+        if recorded is not None and json.loads(recorded) == _outputs_stamp(spec, store, run_id):
+            return Written(*json.loads(rows))
     return write_outputs(spec, store, run_id)
 
 

@@ -7,13 +7,12 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-import orjson
-
 from batchspec.errors import InputError
 from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
 from batchspec.state import queries
 from batchspec.state.store import StateStore
+from batchspec.state.values import json_value
 
 RESULT_COLUMNS = ("id", "model", "output", "parsed", "current", "usage", "cost_usd")
 ERROR_COLUMNS = ("id", "model", "custom_id", "error_code", "error_message", "attempts")
@@ -27,7 +26,7 @@ def input_field(name: str, reserved: tuple[str, ...]) -> str:
 def result_row(row: dict[str, Any], with_parsed: bool) -> dict[str, Any]:
     out = {"id": row["id"], "model": row["model"], "output": row["output"]}
     if with_parsed:
-        out["parsed"] = orjson.loads(row["parsed"]) if row["parsed"] is not None else None
+        out["parsed"] = json_value(row["parsed"], f"table results, {row['custom_id']}, parsed")
     out["current"] = row["current"]  # False: an earlier answer, kept until the new one arrives
     out["usage"] = {
         "input_tokens": row["input_tokens"],

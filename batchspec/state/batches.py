@@ -19,6 +19,7 @@ from batchspec.crashpoints import crash_point
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
 from batchspec.state.outcomes import OutcomeWriter, Place
 from batchspec.state.store import now, transaction
+from batchspec.state.values import damaged, json_value, timestamp
 
 TIMESTAMPS = (
     "submitted_at",
@@ -93,10 +94,16 @@ def _row(values: tuple[Any, ...]) -> BatchRow:
         output_file_id=values[10],
         error_file_id=values[11],
     )
-    row.counts = orjson.loads(values[12]) if values[12] else {}
+    where = f"table batches, batch {values[0]}"
+    counts = json_value(values[12], f"{where}, counts") if values[12] else {}
+    if not isinstance(counts, dict):
+        raise damaged(f"{where}, counts", "not an object of counts")
+    row.counts = counts
     row.error, row.collected_at = values[13], values[14]
     row.input_tokens, row.output_tokens, row.cost_usd, row.sync_cost_usd = values[15:19]
     row.timestamps = dict(zip(TIMESTAMPS, values[19:], strict=True))
+    for name, value in (("created_at", row.created_at), *row.timestamps.items()):
+        timestamp(value, f"{where}, {name}")
     return row
 
 
