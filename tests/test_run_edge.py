@@ -113,3 +113,11 @@ def test_a_record_whose_message_renders_empty_is_an_error_and_never_sent(job: Jo
     job.write_records(records)
     job.run()
     assert len(job.outputs()) == 10 and job.errors() == []
+
+
+def test_a_provider_that_reuses_a_batch_id_stops_the_run_with_a_clear_error(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.static_batch_id = "batch_static"
+    job.write_spec({"execution": {"max_requests_per_batch": 5}})
+    result = job.run(expect=3)
+    assert "the provider gave batch id batch_static for batch reviews-r1-" in result.stderr
+    assert "but it had already given it for batch reviews-r1-" in result.stderr

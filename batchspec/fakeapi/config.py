@@ -57,6 +57,7 @@ class FaultConfig:
     insufficient_quota: bool = False  # OpenAI 429 insufficient_quota / Anthropic low credit
     broken_downloads: int = 0  # the next N result downloads are cut off mid-body
     sync_hang_ups: int = 0  # the next N sync requests get no answer: the connection just closes
+    static_batch_id: str | None = None  # every OpenAI batch created gets this id (as a naive mock server does)
 
     def batch_request_rates(self) -> dict[str, float]:
         return {

@@ -338,6 +338,8 @@ class OpenAIBatches:
         it = iter(attempts)
         per_line = [next(it) if c else 1 for c in parsed.custom_ids]
         batch = OpenAIBatch(self.state, body, stored.data, parsed, per_line)
+        if faults.static_batch_id:
+            batch.id = faults.static_batch_id
         with self._lock:
             self._batches[batch.id] = batch
         self.state.ledger.add(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from batchspec.crashpoints import crash_point
+from batchspec.errors import ProviderError
 from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome
 from batchspec.state.outcomes import OutcomeWriter, Place
 from batchspec.state.store import now, transaction
@@ -191,8 +192,18 @@ def record_provider_state(db: sqlite3.Connection, local_key: str, info: Any) -> 
         if info.timestamps.get(name):
             assignments.append(f"{name} = ?")
             values.append(info.timestamps[name])
-    with transaction(db):
-        db.execute(f"UPDATE batches SET {', '.join(assignments)} WHERE local_key = ?", (*values, local_key))
+    try:
+        with transaction(db):
+            db.execute(f"UPDATE batches SET {', '.join(assignments)} WHERE local_key = ?", (*values, local_key))
+    except sqlite3.IntegrityError:  # provider_batch_id is unique
+        other = db.execute(
+            "SELECT local_key FROM batches WHERE provider_batch_id = ?", (info.provider_batch_id,)
+        ).fetchone()
+        raise ProviderError(
+            f"the provider gave batch id {info.provider_batch_id} for batch {local_key}, but it had already given "
+            f"it for batch {other[0] if other else '?'}: a provider (or a mock of one) that reuses batch ids cannot "
+            "be told apart from itself, so nothing more is sent; the state is unchanged"
+        ) from None
 
 
 def adopt(
