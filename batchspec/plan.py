@@ -138,19 +138,22 @@ def build_plan(spec: JobSpec, *, keep_bodies: bool = False) -> Plan:
     staging = open_staging(spec)
     plan = Plan(spec, staging)
     try:
-        plan.records = _stage(spec, staging, keep_bodies)
-        staging.finish()
-        _check_ids(spec, staging)
-        counts = list(staging.counts())
-        removed = staging.removed()
-        counts += [
-            {"model": m, "category": "removed", "requests": n, "bytes": 0, "tokens": 0} for m, n in removed.items()
-        ]
-        plan.models = [_model_plan(spec, staging, model, counts) for model in spec.models]
+        with staging.scratch_errors():  # sorts and indexes spill to $TMPDIR too
+            _fill(plan, spec, staging, keep_bodies)
     except BaseException:
         plan.close()
         raise
     return plan
+
+
+def _fill(plan: Plan, spec: JobSpec, staging: Staging, keep_bodies: bool) -> None:
+    plan.records = _stage(spec, staging, keep_bodies)
+    staging.finish()
+    _check_ids(spec, staging)
+    counts = list(staging.counts())
+    removed = staging.removed()
+    counts += [{"model": m, "category": "removed", "requests": n, "bytes": 0, "tokens": 0} for m, n in removed.items()]
+    plan.models = [_model_plan(spec, staging, model, counts) for model in spec.models]
 
 
 def open_staging(spec: JobSpec) -> Staging:

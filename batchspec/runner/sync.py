@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from batchspec.crashpoints import crash_point
-from batchspec.errors import ProviderError
+from batchspec.errors import BatchspecError
 from batchspec.interrupts import noted
 from batchspec.outcomes import SUCCEEDED
 from batchspec.providers import get_provider
@@ -78,7 +78,7 @@ class SyncEngine:
         self.progress = progress
         self.meter = Meter()
         self.stopping = asyncio.Event()
-        self.fatal: ProviderError | None = None
+        self.fatal: BaseException | None = None  # what stops the run: raised once the workers are done
         self.interrupted = False  # stopped by Ctrl-C or SIGTERM
         self.submitted = 0
         self.counts = queries.record_counts(store.db, run_id)
@@ -87,6 +87,11 @@ class SyncEngine:
     @property
     def db(self) -> sqlite3.Connection:
         return self.store.db
+
+    def fail(self, error: BaseException) -> None:
+        """Stop sending: nothing more is sent once the run cannot go on (the first reason is kept)."""
+        self.fatal = self.fatal or error
+        self.stopping.set()
 
     def run(self) -> None:
         asyncio.run(self._main())
@@ -230,9 +235,15 @@ class _Worker:
         self.budget = output_token_budget(model.params) or 0
 
     async def loop(self, queue: asyncio.Queue[Sendable | None]) -> None:
+        """Handle requests until the producer says stop; after a failure (the state cannot be
+        written: a full disk, say) the queue is still drained, so the producer never blocks."""
         while (item := await queue.get()) is not None:
-            if not self.engine.stopping.is_set():
+            if self.engine.stopping.is_set():
+                continue
+            try:
                 await self.handle(item)
+            except (BatchspecError, sqlite3.Error, OSError) as error:
+                self.engine.fail(error)
 
     async def handle(self, item: Sendable) -> None:
         body: dict[str, Any] = orjson.loads(item.body)

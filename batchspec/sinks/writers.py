@@ -17,6 +17,7 @@ import orjson
 from batchspec.crashpoints import crash_point
 from batchspec.errors import InputError
 from batchspec.sources import display_path
+from batchspec.state.store import is_environmental
 
 CHUNK = 10_000
 
@@ -32,6 +33,14 @@ def replacing(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        if error.filename is None:  # a write that failed (a full disk) names no file: name ours
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
+    except sqlite3.Error as error:
+        if not is_environmental(error):
+            raise
+        raise InputError(f"{display_path(path)}: {error} (an output file)") from None
     finally:
         if tmp.exists():
             tmp.unlink()

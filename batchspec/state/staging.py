@@ -12,12 +12,15 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from batchspec.errors import BatchspecError
 from batchspec.state import responses
 from batchspec.state.schema import MIGRATIONS
 from batchspec.state.spool import Spool
+from batchspec.state.store import is_environmental
 
 # ordinal, model, custom_id, record_id (None when equal to custom_id), request_hash, payload bytes,
 # input tokens, position in the input, prefix hash, prefix tokens, why it cannot be sent (or None)
@@ -65,7 +68,8 @@ class Staging:
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.bodies = Spool(Path(self._dir) / "bodies")
         try:
-            self._create(state_path, response_cache)
+            with self.scratch_errors():
+                self._create(state_path, response_cache)
         except BaseException:
             self.close()  # an unreadable state or cache file: leave no scratch files behind
             raise
@@ -116,6 +120,20 @@ class Staging:
             placed.append((*row, at, len(body)))
             at += len(body)
         self.db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", placed)
+
+    @contextmanager
+    def scratch_errors(self) -> Iterator[None]:
+        """A full disk while staging (its sorts and indexes spill there too) is about $TMPDIR, not
+        the state: say so."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as error:
+            if isinstance(error, sqlite3.Error) and not is_environmental(error):
+                raise
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise BatchspecError(
+                f"{self._dir}: {reason} (the plan's scratch files; set TMPDIR to a place with room)"
+            ) from None
 
     @property
     def kept_bodies(self) -> bool:

@@ -7,6 +7,7 @@ SQLite file, another job's state, or a newer schema is refused with a clear erro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -26,11 +27,33 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class NamedConnection(sqlite3.Connection):
+    """A connection that knows its file, so that a full disk or a read-only directory is reported
+    with the path of the file it happened to (the state, not the plan's scratch file)."""
+
+    path: str = "the state file"
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
-    db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False)
+    db = sqlite3.connect(
+        uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False, factory=NamedConnection
+    )
+    db.path = str(path)
     db.execute("PRAGMA busy_timeout = 30000")
     return db
+
+
+ENVIRONMENTAL = ("disk is full", "unable to open", "disk i/o error", "readonly database", "out of memory")
+
+
+def is_environmental(error: sqlite3.Error) -> bool:
+    """An error of the machine (a full disk, a file that cannot be written), not of batchspec."""
+    return isinstance(error, sqlite3.OperationalError) and any(s in str(error).lower() for s in ENVIRONMENTAL)
+
+
+def path_of(db: sqlite3.Connection) -> str:
+    return getattr(db, "path", "the state file")
 
 
 def use_wal(db: sqlite3.Connection) -> None:
@@ -43,13 +66,22 @@ def use_wal(db: sqlite3.Connection) -> None:
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One state change: all of it is written, or none."""
-    db.execute("BEGIN IMMEDIATE")
     try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    except sqlite3.Error as error:
+        if not is_environmental(error):
+            raise
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise StateError(f"{path_of(db)}: {error} (the state file; nothing of this step was written)") from None
 
 
 def create_schema(db: sqlite3.Connection) -> None:
