@@ -69,11 +69,14 @@ def test_sigterm_in_sync_mode_keeps_the_answers_in_flight(job: Job, fake_api: Fa
     assert len(job.outputs()) == 40
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.4, 1.0])
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
 def test_ctrl_c_at_any_moment_is_130_before_sending_and_75_after(job: Job, fake_api: FakeAPI, delay: float) -> None:
     fake_api.config.processing_seconds = 3600
     job.write_records(reviews(20_000))
     process = start(job, "-q")
+    # Counted from when batchspec runs (it has opened the state): before that, the interpreter
+    # itself is starting, and a Ctrl-C there is Python's own traceback.
+    wait_for(lambda: job.state_path.exists())
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
