@@ -7,6 +7,8 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -74,6 +76,25 @@ def test_quickstart_runs_offline(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == [f"r{i:03d}" for i in range(1, 21)]
     assert {r["output"] for r in rows} <= {"positive", "negative", "neutral"}
     assert set(rows[0]) == {"id", "model", "output", "current", "usage", "cost_usd", "product", "text"}
+    # The fake's toy heuristic makes the answers look like a model's, not like noise.
+    answers = {r["id"]: r["output"] for r in rows}
+    assert (answers["r001"], answers["r002"], answers["r003"]) == ("positive", "negative", "neutral")
+
+
+def test_the_quickstart_fake_keeps_its_batches_across_processes(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns(".batchspec", "out"))
+    config = tmp_path / "fake.yaml"
+    config.write_text("processing_seconds: 3\n")
+    env = {**os.environ, "BATCHSPEC_FAKE_CONFIG": str(config)}
+    command = [sys.executable, "-m", "batchspec", "run", "quickstart.yaml", "-q"]
+    first = subprocess.run([*command, "--no-wait"], cwd=tmp_path / "examples", env=env, capture_output=True)
+    assert first.returncode == 75, first.stderr
+    second = subprocess.run(command, cwd=tmp_path / "examples", env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "requests: 20 done" in second.stdout
+    journal = tmp_path / "examples" / ".batchspec" / "quickstart.fake.jsonl"
+    kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
+    assert kinds.count("batch") == 1, "the second run sent the batch again instead of collecting it"
 
 
 def _spoil_state(job: Job, kind: str) -> None:

@@ -1,7 +1,10 @@
 """Deterministic answer content derived from the request.
 
 - A last user message containing ``one word:`` followed by options ("positive, negative or
-  neutral") is answered with one of those words, picked by a hash of the request body.
+  neutral") is answered with one of those words, picked by a hash of the request body. When the
+  options are sentiments, a toy word-list heuristic picks the one the text seems to express
+  ("Broke after two days" → negative), so the quickstart's answers look plausible; it is a toy,
+  not a classifier.
 - A structured-output request is answered with a JSON instance of its schema (see
   ``schema_instance``).
 - Anything else gets ``Fake answer to: <first 60 characters of the last user message>``.
@@ -61,8 +64,38 @@ def text_answer(messages: Any, digest: bytes) -> str:
     text = last_user_text(messages)
     options = word_options(text)
     if options:
-        return options[digest_int(digest) % len(options)]
+        return toy_sentiment(text, options) or options[digest_int(digest) % len(options)]
     return "Fake answer to: " + text[:60]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_POSITIVE = _words(
+    "good great best love loves loved happy excellent exactly perfect sturdy quiet easy fast comfortable "
+    "sleek powerful recommended value stars works worked advertised needed nice amazing"
+)
+_NEGATIVE = _words(
+    "bad broke broken never not terrible awful poor stopped returned refund loud flimsy overpriced confusing "
+    "damaged disappointed smells worst cheap useless"
+)
+_NEUTRAL = _words("fine average okay ok nothing special")
+_WORDS = re.compile(r"[a-z']+")
+
+
+def toy_sentiment(text: str, options: list[str]) -> str | None:
+    """positive, negative or neutral, by counting words of small lists; None unless those are the
+    options. A toy for the offline quickstart, nothing more."""
+    by_name = {o.lower(): o for o in options}
+    if not {"positive", "negative"} <= set(by_name):
+        return None
+    words = _WORDS.findall(_ONE_WORD.split(text)[0].lower())
+    score = sum(w in _POSITIVE for w in words) - sum(w in _NEGATIVE for w in words)
+    neutral = any(w in _NEUTRAL for w in words)
+    if "neutral" in by_name and (score == 0 or (neutral and abs(score) <= 1)):
+        return by_name["neutral"]
+    return by_name["positive"] if score > 0 else by_name["negative"]
 
 
 def schema_instance(schema: Mapping[str, Any], digest: bytes) -> Any:

@@ -93,9 +93,10 @@ class OpenAIBatch:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self, at: float | None = None) -> None:
+        """Bring the batch to where the clock (or ``at``) says it should be."""
         with self.lock:
-            now = self.state.clock.now()
+            now = self.state.clock.now() if at is None else at
             share = elapsed_share(now, self.created, self.duration)
             if self.status == "validating":
                 if share < PHASE_SHARE and self.duration > 0:
@@ -148,14 +149,17 @@ class OpenAIBatch:
         share = elapsed_share(now, self.created, self.duration)
         return PHASE_SHARE <= share < 1.0 or (self.duration <= 0 and self.status != "validating")
 
-    def cancel(self) -> None:
+    def cancel(self, at: float | None = None) -> None:
         with self.lock:
-            self.tick()
+            now = self.state.clock.now() if at is None else at
+            self.tick(now)
             if self.status in ("cancelling", "cancelled"):
                 return
             if self.status in ("completed", "failed", "expired"):
                 raise openai_error(400, f"Cannot cancel a batch with status '{self.status}'.", code="invalid_state")
-            self._begin_cancel(self.state.clock.now())
+            self._begin_cancel(now)
+            if at is None and self.state.journal is not None:
+                self.state.journal.record("cancel", id=self.id, at=now)
 
     def _set(self, status: str, now: float) -> None:
         self.status = status
@@ -342,6 +346,8 @@ class OpenAIBatches:
             batch.id = faults.static_batch_id
         with self._lock:
             self._batches[batch.id] = batch
+        if self.state.journal is not None:
+            self.state.journal.record("batch", id=batch.id, body=body, created=batch.created, attempts=per_line)
         self.state.ledger.add(
             "batch",
             provider="openai",
@@ -353,6 +359,22 @@ class OpenAIBatches:
             time=batch.created,
         )
         return batch
+
+    def restore(self, id: str, body: JSON, created: float, attempts: list[int]) -> None:  # noqa: A002
+        """A batch from the journal: made again from what created it; its progress follows the clock."""
+        stored = self.files.get(body["input_file_id"])
+        batch = OpenAIBatch(
+            self.state, body, stored.data, parse_input(stored.data, body["endpoint"], self.state), attempts
+        )
+        batch.id, batch.created = id, created
+        with self._lock:
+            self._batches[id] = batch
+
+    def restore_cancel(self, id: str, at: float) -> None:  # noqa: A002
+        with self._lock:
+            batch = self._batches.get(id)
+        if batch is not None:
+            batch.cancel(at=at)
 
     def enqueued_tokens(self, model: str, but: OpenAIBatch) -> int:
         with self._lock:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import multipart
 from .errors import openai_error
+from .journal import encoded
 from .wire import JSON, Request, openai_id
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ class FileStore:
         stored = StoredFile(openai_id("file-"), filename, purpose, data, now, now + ttl if ttl else None)
         with self._lock:
             self._files[stored.id] = stored
+        if self.state.journal is not None and purpose == "batch":  # output files are worked out again
+            self.state.journal.record(
+                "file", id=stored.id, filename=filename, purpose=purpose, data=encoded(data), created_at=now, ttl=ttl
+            )
         self.state.ledger.add(
             "file",
             file_id=stored.id,
@@ -60,6 +65,12 @@ class FileStore:
             time=self.state.clock.now(),
         )
         return stored
+
+    def restore(self, id: str, filename: str, purpose: str, data: bytes, created_at: int, ttl: int | None) -> None:  # noqa: A002
+        """A file from the journal (see ``journal``)."""
+        expires = created_at + ttl if ttl else None
+        with self._lock:
+            self._files[id] = StoredFile(id, filename, purpose, data, created_at, expires)
 
     def upload(self, req: Request) -> StoredFile:
         try:

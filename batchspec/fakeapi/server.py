@@ -13,6 +13,7 @@ import traceback
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
@@ -273,8 +274,10 @@ class FakeAPI:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock | None = None,
+        journal: Path | None = None,
     ) -> None:
-        self.state = FakeState(config or FakeConfig(), clock)
+        """``journal``: keep the OpenAI batches in this file, so another server can go on with them."""
+        self.state = FakeState(config or FakeConfig(), clock, journal)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -292,6 +295,8 @@ class FakeAPI:
         return self
 
     def stop(self) -> None:
+        if self.state.journal is not None:
+            self.state.journal.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.close_connections()

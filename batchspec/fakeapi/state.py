@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .caching import PromptCache
 from .clock import Clock
 from .config import FakeConfig
 from .faults import Attempts
+from .journal import Journal
 from .ledger import Ledger
 from .ratelimit import Limiter
 
 
 class FakeState:
-    def __init__(self, config: FakeConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: FakeConfig, clock: Clock | None = None, journal: Path | None = None) -> None:
         self.config = config
+        self.journal: Journal | None = None  # set after replaying, so replay writes nothing
         self.clock = clock or Clock()
         self.ledger = Ledger(config.ledger_path)
         self.cache = PromptCache(self.clock.now)
@@ -32,3 +36,7 @@ class FakeState:
 
         self.openai = OpenAIBatches(self)
         self.anthropic = AnthropicBatches(self)
+        if journal is not None:
+            kept = Journal(journal)
+            kept.replay(self)
+            self.journal = kept

@@ -1,9 +1,11 @@
 """`provider: fake`: OpenAI's wire format, answered by a fake API server started in this process.
 
 It makes the whole path (render → SDK → HTTP → results → state → sinks) runnable offline, for the
-quickstart and for trying a spec. Its batches live only as long as the process, so a batch it no
-longer knows after a restart is re-sent rather than treated as an error. Set
-``BATCHSPEC_FAKE_CONFIG`` to a YAML file of ``FakeConfig`` settings to inject faults or delays.
+quickstart and for trying a spec. Its batches are kept in a journal file beside the state
+(``<job>.fake.jsonl``), so they outlive the process like a real provider's: after `kill -9` or
+`run --no-wait`, the next run finds and collects them. A batch it no longer knows (the journal was
+deleted) is re-sent rather than treated as an error. Set ``BATCHSPEC_FAKE_CONFIG`` to a YAML file
+of ``FakeConfig`` settings to inject faults or delays.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ from batchspec.spec.model import ModelSpec
 
 _lock = threading.Lock()
 _server: FakeAPI | None = None
+_journal: Path | None = None
+
+
+def keep_batches_in(path: Path) -> None:
+    """Where the in-process server keeps its batches (call before it starts: the first client)."""
+    global _journal
+    _journal = path
+
+
+def journal_path(state_path: Path) -> Path:
+    return state_path.with_name(f"{state_path.stem}.fake.jsonl")
 
 
 def in_process_server() -> FakeAPI:
@@ -42,7 +55,7 @@ def in_process_server() -> FakeAPI:
                     config = FakeConfig.from_dict(yaml.safe_load(Path(path).read_text("utf-8")) or {})
                 except (OSError, ValueError, TypeError, yaml.YAMLError) as error:
                     raise InputError(f"BATCHSPEC_FAKE_CONFIG ({path}): {error}") from None
-            _server = FakeAPI(config).start()
+            _server = FakeAPI(config, journal=_journal).start()
             atexit.register(_server.stop)
         return _server
 

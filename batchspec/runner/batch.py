@@ -23,7 +23,7 @@ from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
 from batchspec.outcomes import ERRORED, Outcome
 from batchspec.plan import PAYLOAD_WRAPPER, limits_for
-from batchspec.providers import BatchClient, Provider, get_provider
+from batchspec.providers import BatchClient, Provider, fake, get_provider
 from batchspec.providers.base import BatchInfo, batch_payload
 from batchspec.runner.finish import Finisher
 from batchspec.runner.gates import HEADROOM, UNEXPLAINED_TOLERATED, Gate, Verdict, judge, queue_note
@@ -71,6 +71,10 @@ class Engine:
     @property
     def db(self) -> sqlite3.Connection:
         return self.store.db
+
+    def __post_init__(self) -> None:
+        if any(m.provider == "fake" for m in self.spec.models):  # its batches outlive this process
+            fake.keep_batches_in(fake.journal_path(self.spec.state_path))
 
     @property
     def tag(self) -> str:
