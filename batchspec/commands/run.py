@@ -9,6 +9,7 @@ from batchspec.fmt import count, usd
 from batchspec.runner import RunOptions, RunSummary, run_job
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
+from batchspec.spec.units import format_duration
 
 
 def run_command(spec: JobSpec, options: RunOptions, *, as_json: bool) -> int:
@@ -60,6 +61,11 @@ def print_summary(spec: JobSpec, s: RunSummary) -> None:
     )
     if not s.unchanged:
         _print_this_run(s)
+    if s.rate_limited or s.paused_seconds:
+        print(
+            f"  rate limits: {count(s.rate_limited, 'answer')} rate limited and retried; requests held "
+            f"{format_duration(s.paused_seconds)} in all by rate-limit pauses"
+        )
     if len(s.routes) > 1 or spec.execution.deadline is not None:
         ways = [f"{r['answers']:,} by {way} ({usd(r['cost_usd'])})" for way, r in sorted(s.routes.items())]
         print(f"  answers this run: {', '.join(ways) or 'none'}")

@@ -49,6 +49,8 @@ class RunSummary:
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
     stopped: dict[str, str] = field(default_factory=dict)  # models the provider refused: label → why
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)  # batch | sync → records and cost this run
+    rate_limited: int = 0  # sync mode: answers that were rate limited (and retried)
+    paused_seconds: float = 0.0  # sync mode: how long every request was held by rate-limit pauses
     estimated_cost_usd: float | None = None  # what plan expected this run's work to cost
     run_usage: dict[str, Any] = field(default_factory=dict)  # what this run's work was billed
     results_written: int = 0
@@ -103,6 +105,7 @@ def _finish(
     summary.interrupted = done.interrupted
     summary.stopped = done.stopped
     summary.routes = queries.routes(store.db, run_id)
+    summary.rate_limited, summary.paused_seconds = done.rate_limited, round(done.paused_seconds, 3)
     if not summary.pending and not summary.in_flight:
         deadline.settle(store)
     if done.stopped:
@@ -138,6 +141,8 @@ class Executed:
     sent: int = 0  # sync requests
     interrupted: bool = False  # Ctrl-C or SIGTERM
     stopped: dict[str, str] = field(default_factory=dict)  # models the provider refused: label → why
+    rate_limited: int = 0  # sync answers that were 429 / overloaded
+    paused_seconds: float = 0.0  # how long sync requests were held by rate-limit pauses
 
 
 def _execute(
@@ -223,8 +228,12 @@ def _run_sync(
     """Sync mode; counts the requests sent into ``done``. True when it was interrupted."""
     while True:
         sync = SyncEngine(spec, store, run_id, progress)
-        sync.run()
-        done.sent += sync.submitted
+        try:
+            sync.run()
+        finally:
+            done.sent += sync.submitted
+            done.rate_limited += sync.meter.rate_limited
+            done.paused_seconds += sync.paused_seconds
         if sync.stopping.is_set():
             return sync.interrupted
         resolved = engine.share_and_reuse()  # identical requests that waited for this one's answer

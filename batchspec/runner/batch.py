@@ -370,6 +370,7 @@ class Engine:
         deadline.note_submission(self.spec, self.store)
         self.submitted += 1
         self.progress.event(f"submitted batch {info.provider_batch_id} ({model.label}, {count(len(items), 'request')})")
+        self.show()
 
     def _refused(self, model: ModelSpec, local_key: str, error: ProviderError) -> bool:
         """A create the provider refused outright (nothing was created): its records wait. A full
@@ -475,6 +476,7 @@ class Engine:
         self.collected += 1
         self.progress.event(message)
         self.share_and_reuse()
+        self.show()  # the live line agrees with the line just printed
         return summary
 
     def _failed(self, batch: BatchRow, info: BatchInfo) -> Collected:

@@ -69,7 +69,7 @@ class Progress:
     def update(self, stats: Stats) -> None:
         elapsed = time.monotonic() - self.started
         if self.live is not None:
-            self.live.update(Text(stats.line(elapsed)))
+            self.live.update(Text(stats.line(elapsed)), refresh=True)
         elif not self.quiet and time.monotonic() - self.last_heartbeat >= HEARTBEAT_SECONDS:
             self.last_heartbeat = time.monotonic()
             self.console.print(stats.line(elapsed), markup=False, highlight=False, soft_wrap=True)

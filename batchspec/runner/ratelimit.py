@@ -66,6 +66,7 @@ class Limiter:
         self.requests = TokenBucket(requests_per_minute)
         self.tokens = TokenBucket(tokens_per_minute)
         self.paused_until = 0.0
+        self.paused_seconds = 0.0  # how long every request was held, in all (pauses overlap: counted once)
         self.backoffs = 0  # consecutive rate-limit answers
         self._lock = asyncio.Lock()
 
@@ -95,8 +96,19 @@ class Limiter:
         self.backoffs += 1
         backoff = min(60.0, 0.5 * 2 ** (self.backoffs - 1)) * random.uniform(0.5, 1.0)
         delay = retry_after if retry_after else backoff  # "retry-after: 0" is no reason to hammer
-        self.paused_until = max(self.paused_until, time.monotonic() + delay)
+        self.pause_until(time.monotonic() + delay)
         return delay
+
+    def pause_until(self, moment: float) -> None:
+        """Hold every request until ``moment`` (monotonic), counting only what extends the pause."""
+        now = time.monotonic()
+        if moment > self.paused_until:
+            self.paused_seconds += moment - max(self.paused_until, now)
+            self.paused_until = moment
+
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when not paused)."""
+        return max(self.paused_until - time.monotonic(), 0.0)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Adopt what the provider's rate-limit headers say is left, and pause until a reset at 0."""
@@ -112,7 +124,7 @@ class Limiter:
                     headers.get(f"x-ratelimit-reset-{kind}") or headers.get(f"anthropic-ratelimit-{kind}-reset")
                 )
                 if reset:
-                    self.paused_until = max(self.paused_until, time.monotonic() + reset)
+                    self.pause_until(time.monotonic() + reset)
 
 
 def _number(value: str | None) -> float | None:

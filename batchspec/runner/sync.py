@@ -32,6 +32,7 @@ from batchspec.runner.finish import Finisher
 from batchspec.runner.progress import Progress, Stats
 from batchspec.runner.ratelimit import Limiter
 from batchspec.spec.model import JobSpec, ModelSpec
+from batchspec.spec.units import format_duration
 from batchspec.state import queries
 from batchspec.state.outcomes import Place, store_sync_outcome
 from batchspec.state.records import Sendable, sendable
@@ -83,6 +84,12 @@ class SyncEngine:
         self.submitted = 0
         self.counts = queries.record_counts(store.db, run_id)
         self.shown = 0.0
+        self.limiters: list[Limiter] = []  # one per model
+
+    @property
+    def paused_seconds(self) -> float:
+        """How long requests were held by rate-limit pauses (429s, exhausted buckets), in all."""
+        return sum(limiter.paused_seconds for limiter in self.limiters)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -141,6 +148,7 @@ class SyncEngine:
         client = get_provider(model.provider).sync_client(model)
         limits = self.spec.execution.rate_limits
         limiter = Limiter(limits.requests_per_minute, limits.tokens_per_minute)
+        self.limiters.append(limiter)
         queue: asyncio.Queue[Sendable | None] = asyncio.Queue(maxsize=self.spec.execution.concurrency * 2)
         worker = _Worker(self, model, client, limiter)
         workers = [asyncio.create_task(worker.loop(queue)) for _ in range(self.spec.execution.concurrency)]
@@ -184,6 +192,12 @@ class SyncEngine:
         limits = self.spec.execution.rate_limits
         note = f" of {limits.tokens_per_minute:,}" if limits.tokens_per_minute else ""
         remaining = counts["pending"]
+        notes: list[str] = []
+        if self.meter.rate_limited:
+            notes.append(f"{self.meter.rate_limited:,} × rate limited, paused {format_duration(self.paused_seconds)}")
+        pause = max((limiter.paused_for() for limiter in self.limiters), default=0.0)
+        if pause > 0:
+            notes.append(f"waiting {format_duration(pause)} (rate limit)")
         self.progress.update(
             Stats(
                 done=counts["done"],
@@ -194,6 +208,7 @@ class SyncEngine:
                 tokens_per_minute=per_minute,
                 limit_note=note,
                 eta_seconds=remaining / per_second if per_second > 0 else None,
+                notes=tuple(notes),
             )
         )
 
