@@ -4,7 +4,8 @@
     ├── SpecError        the job spec is wrong (one or more located diagnostics)   exit 2
     ├── InputError       an input file or record is wrong                           exit 2
     ├── ProviderError    a provider or the network stopped the run                  exit 3
-    │   └── AuthError    missing or rejected API key
+    │   └── AuthError    rejected API key
+    │       └── KeyUnusable  no key, or one with whitespace in it: found before sending  exit 2
     ├── StateError       the state file is unusable, locked or from a newer version exit 2
     │   └── StateLocked  another run holds the job's run lock
     ├── BudgetError      the run would exceed execution.max_cost_usd               exit 2
@@ -88,6 +89,12 @@ class ProviderError(BatchspecError):
 
 class AuthError(ProviderError):
     """The API key is missing or was rejected."""
+
+
+class KeyUnusable(AuthError):
+    """The key's variable is unset, empty or holds whitespace: a setup mistake, so exit 2, not 3."""
+
+    exit_code = ExitCode.INVALID
 
 
 class Interrupted(BatchspecError):

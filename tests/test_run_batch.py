@@ -275,8 +275,16 @@ def test_a_rejected_key_exits_3_naming_the_provider(job: Job, fake_api: FakeAPI)
 def test_a_missing_key_names_the_variable(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     job.write_spec({"model": {"base_url": None}})
-    result = job.run(expect=3)
+    result = job.run(expect=2)
     assert "openai: no API key: the environment variable OPENAI_API_KEY is not set" in result.stderr
+
+
+def test_a_key_with_a_trailing_newline_is_named_at_once(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-fake-key-0123456789\n")
+    result = job.run(expect=2)
+    assert "the API key in the environment variable OPENAI_API_KEY has whitespace in it" in result.stderr
+    assert "sk-test-fake-key" not in result.stdout + result.stderr
+    assert job.state("SELECT count(*) FROM batches") == [(0,)]
 
 
 def test_unchanged_rerun_skips_planning_and_leaves_current_outputs_alone(job: Job, fake_api: FakeAPI) -> None:
