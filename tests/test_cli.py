@@ -31,7 +31,26 @@ def test_init_writes_a_spec_that_validates_and_runs_offline(tmp_path: Path, offl
     job.cli("run", "job.yaml", "-q")
     assert len((job.dir / "out" / "job.jsonl").read_text().splitlines()) == 5
     refused = job.cli("init", "job.yaml", expect=2)
-    assert "already exist" in refused.stderr and "--force" in refused.stderr
+    assert "job.yaml already exists; pass --force to overwrite it" in refused.stderr
+
+
+def test_a_second_init_refuses_only_what_it_would_overwrite(tmp_path: Path, offline_job: Job) -> None:
+    job = Job(tmp_path / "new", {})
+    job.dir.mkdir()
+    job.cli("init", "job.yaml")
+    # The spec's first line points editors at a schema file that exists, beside the spec.
+    first_line = (job.dir / "job.yaml").read_text().splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=batchspec.schema.json"
+    assert json.loads((job.dir / "batchspec.schema.json").read_text()) == json.loads(offline_job.cli("schema").stdout)
+    second = job.cli("init", "other.yaml")
+    assert "Wrote other.yaml." in second.stdout and "Reused data/sample.jsonl" in second.stdout
+    assert job.cli("validate", "other.yaml").stdout.startswith("ok: other: 5 records from data/sample.jsonl")
+    # The user's own data under the sample's name is never overwritten: init writes its sample beside it.
+    (job.dir / "data" / "sample.jsonl").write_text('{"id": "mine", "text": "my data"}\n')
+    third = job.cli("init", "third.yaml")
+    assert "Wrote third.yaml and data/third.sample.jsonl." in third.stdout
+    assert (job.dir / "data" / "sample.jsonl").read_text() == '{"id": "mine", "text": "my data"}\n'
+    assert job.cli("validate", "third.yaml").stdout.startswith("ok: third: 5 records from data/third.sample.jsonl")
 
 
 def test_schema_command_prints_the_schema_file_with_the_registry_providers(offline_job: Job) -> None:
