@@ -88,7 +88,7 @@ class ProviderError(BatchspecError):
 
 
 class AuthError(ProviderError):
-    """The API key is missing or was rejected."""
+    """The provider rejected the API key (a missing or malformed one is ``KeyUnusable``)."""
 
 
 class KeyUnusable(AuthError):

@@ -27,8 +27,8 @@ def init_command(spec_path: Path, *, force: bool) -> int:
     sample = templates.joinpath("sample.jsonl").read_text("utf-8")
     data_path = _sample_path(spec_path.parent / "data", name, sample)
     schema_path = spec_path.parent / SCHEMA_FILE
-    schema_text = json.dumps(schema_copy(), indent=2) + "\n"
-    written_schema = _is_ours_or_missing(schema_path, schema_copy()["$id"])
+    schema = schema_copy()
+    write_schema = _is_ours_or_missing(schema_path, schema["$id"])
     spec_text = (
         templates.joinpath("starter.yaml")
         .read_text("utf-8")
@@ -47,12 +47,12 @@ def init_command(spec_path: Path, *, force: bool) -> int:
         wrote.append(data_path)
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(spec_text, "utf-8")
-    if written_schema:
-        schema_path.write_text(schema_text, "utf-8")
+    if write_schema:
+        schema_path.write_text(json.dumps(schema, indent=2) + "\n", "utf-8")
     print(f"Wrote {' and '.join(display_path(p) for p in wrote)}.")
     if data_path not in wrote:
         print(f"Reused {display_path(data_path)} (it holds the sample records already).")
-    if not written_schema:
+    if not write_schema:
         print(f"Left {display_path(schema_path)} alone: it is not a batchspec schema (`batchspec schema` prints one).")
     print(f"Next: batchspec validate {display_path(spec_path)}  then  batchspec plan {display_path(spec_path)}")
     return 0
