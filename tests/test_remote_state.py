@@ -233,3 +233,23 @@ def test_a_missing_bucket_or_boto3_is_named(job: Job, bucket: str, monkeypatch: 
     result = job.cli("run", "job.yaml", "--state", f"s3://{bucket}/reviews.db", expect=2)
     assert "pip install 'batchspec[s3]'" in result.stderr
     assert not (job.dir / "out").exists()
+
+
+@pytest.mark.parametrize("point", ["after_intent", "after_create", "while_collecting:5", "before_sinks"])
+def test_killed_anywhere_then_a_fresh_runner_finishes_with_nothing_paid_twice(
+    job: Job, bucket: str, fake_api: FakeAPI, point: str
+) -> None:
+    job.write_records(reviews(12)).write_spec(
+        {"state": {"path": f"s3://{bucket}/reviews.db"}, "execution": {"max_requests_per_batch": 4}}
+    )
+    env = {**os.environ, "BATCHSPEC_CRASH_AT": point}
+    killed = subprocess.run(
+        [sys.executable, "-m", "batchspec", "run", "job.yaml", "-q"], cwd=job.dir, env=env, capture_output=True
+    )
+    assert killed.returncode == -9, killed.stderr
+    fresh_runner(job)  # the runner and its local copy are gone; its lock is released by hand
+    job.cli("unlock", "job.yaml")
+    job.run(expect=0)
+    assert [row["id"] for row in job.outputs()] == [f"r{i}" for i in range(1, 13)]
+    assert max(submitted_per_record(fake_api.ledger).values()) == 1, "a request was submitted twice"
+    assert fake_api.ledger.answered_twice() == {}
