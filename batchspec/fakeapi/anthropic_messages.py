@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchspec.providers.rules import rules_for
 from batchspec.tokens import request_tokens
 
 from .answers import body_digest
@@ -155,6 +156,19 @@ def _schema(body: JSON) -> Any:
     return None
 
 
+def check_family(body: JSON) -> None:
+    """What the model family refuses although the schema allows it (providers/rules.py), per request:
+    a batch errors that request alone."""
+    rules = rules_for("anthropic", body["model"])
+    for key in sorted(rules.refused & set(body)):
+        raise anthropic_invalid(f"{key}: Extra inputs are not permitted")
+    messages = body["messages"]
+    if not rules.prefill and messages[-1].get("role") == "assistant":
+        raise anthropic_invalid(
+            "This model does not support assistant message prefill. The conversation must end with a user message."
+        )
+
+
 def check_model(state: FakeState, model: str, tokens: int) -> None:
     known = state.config.known_models
     if known is not None and model not in known:
@@ -171,6 +185,7 @@ def complete(
     """Answer a validated Messages request: the Message, recorded in the ledger as billed."""
     model = body["model"]
     total = request_tokens(body)
+    check_family(body)
     check_model(state, model, total)
     digest = body_digest(body)
     cache = state.cache.anthropic(body, model, state.config.min_cache_tokens)

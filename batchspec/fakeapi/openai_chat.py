@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchspec.providers.rules import rules_for
 from batchspec.tokens import content_texts, output_token_budget, request_tokens
 
 from .answers import body_digest
@@ -160,6 +161,39 @@ def validate_chat(body: JSON) -> None:
     if body.get("stream"):
         raise openai_error(400, "This fake server does not stream; send stream=false.", "stream")
     _validate_response_format(body)
+    _check_family(body)
+
+
+def _check_family(body: JSON) -> None:
+    """What the model family refuses although the schema allows it (providers/rules.py)."""
+    rules = rules_for("openai", body["model"])
+    for old, new in rules.renamed.items():
+        if old in body:
+            raise openai_error(
+                400,
+                f"Unsupported parameter: '{old}' is not supported with this model. Use '{new}' instead.",
+                param=old,
+                code="unsupported_parameter",
+            )
+    for key, default in rules.fixed.items():
+        value = body.get(key)
+        if value is not None and value != default:
+            raise openai_error(
+                400,
+                f"Unsupported value: '{key}' does not support {value} with this model. "
+                f"Only the default ({default}) value is supported.",
+                param=key,
+                code="unsupported_value",
+            )
+    cache_key = body.get("prompt_cache_key")
+    if isinstance(cache_key, str) and rules.max_cache_key is not None and len(cache_key) > rules.max_cache_key:
+        raise openai_error(
+            400,
+            f"Invalid 'prompt_cache_key': string too long. Expected a string with maximum length "
+            f"{rules.max_cache_key}, but got a string with length {len(cache_key)} instead.",
+            param="prompt_cache_key",
+            code="string_above_max_length",
+        )
 
 
 def _validate_response_format(body: JSON) -> None:

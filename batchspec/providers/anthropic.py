@@ -33,8 +33,6 @@ class AnthropicProvider:
         max_requests=10_000, max_bytes=256_000_000, hard_max_requests=100_000, hard_max_bytes=256_000_000
     )
     known_params = KNOWN_PARAMS
-    # Sampling parameters the current Messages API (and SDK 2.13) no longer takes.
-    retired_params = frozenset({"temperature", "top_p", "top_k"})
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".json"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.rules import apply_renames, rules_for
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -55,7 +56,6 @@ class OpenAIProvider:
         max_requests=50_000, max_bytes=100_000_000, hard_max_requests=50_000, hard_max_bytes=200_000_000
     )
     known_params = KNOWN_PARAMS
-    retired_params: frozenset[str] = frozenset()
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".jsonl"
@@ -81,7 +81,7 @@ class OpenAIProvider:
                 },
             }
         body.update(model.extra_params)
-        return body
+        return apply_renames(body, rules_for(self.wire, model.name))  # max_tokens for reasoning models
 
     def routes_by_cache_key(self, model: ModelSpec) -> bool:
         """OpenAI's own API takes prompt_cache_key; other OpenAI-compatible servers may refuse it."""
