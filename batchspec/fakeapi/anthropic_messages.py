@@ -15,6 +15,7 @@ from .answers import body_digest
 from .caching import MAX_BREAKPOINTS, count_cache_controls
 from .engine import generate, sync_fault
 from .errors import ANTHROPIC_CREDIT, anthropic_error, anthropic_fault, anthropic_invalid
+from .schema_rules import anthropic_schema_error
 from .wire import JSON, ApiError, Request, Response, anthropic_id, json_response
 
 if TYPE_CHECKING:
@@ -162,6 +163,11 @@ def check_family(body: JSON) -> None:
     rules = rules_for("anthropic", body["model"])
     for key in sorted(rules.refused & set(body)):
         raise anthropic_invalid(f"{key}: Extra inputs are not permitted")
+    config = body.get("output_config")
+    if isinstance(config, Mapping) and isinstance(config.get("format"), Mapping):
+        problem = anthropic_schema_error(config["format"].get("schema"))
+        if problem is not None:
+            raise anthropic_invalid(problem)
     messages = body["messages"]
     if not rules.prefill and messages[-1].get("role") == "assistant":
         raise anthropic_invalid(

@@ -15,6 +15,7 @@ from .answers import body_digest
 from .engine import generate, sync_fault
 from .errors import OPENAI_QUOTA, openai_error, openai_fault
 from .ratelimit import retry_after_headers
+from .schema_rules import openai_schema_error
 from .wire import JSON, ApiError, Request, Response, json_response, openai_id, random_hex
 
 if TYPE_CHECKING:
@@ -209,6 +210,9 @@ def _validate_response_format(body: JSON) -> None:
             raise _missing("response_format.json_schema")
         if "name" not in spec:
             raise _missing("response_format.json_schema.name")
+        problem = openai_schema_error(spec["name"], spec.get("schema"), spec.get("strict") is True)
+        if problem is not None:
+            raise openai_error(400, problem, param="response_format")
     elif kind == "json_object":
         texts = " ".join(t for m in body["messages"] for t in content_texts(m.get("content"))).lower()
         if "json" not in texts:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 KNOWN_PARAMS = frozenset(
@@ -59,7 +60,7 @@ class AnthropicProvider:
         body.update(model.params)
         if model.response_schema is not None:
             given = dict(body.get("output_config") or {})  # e.g. effort: keep it
-            body["output_config"] = {**given, "format": {"type": "json_schema", "schema": dict(model.response_schema)}}
+            body["output_config"] = {**given, "format": translate("anthropic", model.response_schema).body}
         body.update(model.extra_params)
         return body
 

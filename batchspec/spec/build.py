@@ -273,6 +273,8 @@ class Builder:
                     "response_schema and params.response_format/output_config both ask for structured output",
                     "keep one",
                 )
+            else:
+                modelrules.check_response_schema(self, schema, (*path, "response_schema"), provider.wire)
         return ModelSpec(
             provider=provider.name,
             name=block["name"],

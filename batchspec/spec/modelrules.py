@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from batchspec.providers import get_provider
 from batchspec.providers.base import RenderedMessage
 from batchspec.providers.rules import ANTHROPIC_API_VERSION, FamilyRules, count_cache_controls, rules_for
+from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec, PromptSpec
 
 Path = tuple[str | int, ...]
@@ -20,6 +21,7 @@ Path = tuple[str | int, ...]
 class Reporter(Protocol):
     def error(self, path: Path, message: str, hint: str = "", *, at_key: bool = False) -> None: ...
     def note(self, path: Path, message: str, hint: str = "") -> None: ...
+    def warn(self, path: Path, message: str, hint: str = "") -> None: ...
 
 
 def api_name(rules: FamilyRules, model: str) -> str:
@@ -104,3 +106,29 @@ def check_prompt(
                 f"and tools); {model.provider} accepts at most {limit}",
                 "mark fewer messages `cache: true`",
             )
+
+
+REPORTED_SCHEMA_ISSUES = 5
+
+
+def check_response_schema(report: Reporter, schema: Mapping[str, Any], path: Path, wire: str) -> None:
+    """What the provider's structured outputs cannot hold of ``schema``, at the construct's line."""
+    issues = translate(wire, schema).issues
+    errors = [i for i in issues if i.error]
+    for issue in errors:
+        report.error((*path, *issue.path), issue.message, _schema_hint(wire))
+    if errors:
+        return
+    fallback = (
+        "sent with strict: false, so the shape is not guaranteed"
+        if wire == "openai"
+        else "the rest of the schema is enforced"
+    )
+    for issue in issues[:REPORTED_SCHEMA_ISSUES]:
+        report.warn((*path, *issue.path), issue.message, f"{fallback}; batchspec checks every answer against it")
+
+
+def _schema_hint(wire: str) -> str:
+    if wire == "openai":
+        return "wrap it: {type: object, properties: {result: ...}, required: [result], additionalProperties: false}"
+    return "give the node a type"
