@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from batchspec.errors import Diagnostic
-from batchspec.pricing import price_for
+from batchspec.pricing import nearest_priced, price_for
 from batchspec.pricing.table import Price
 from batchspec.providers import get_provider
 from batchspec.providers.rules import rules_for
@@ -459,10 +459,12 @@ class Builder:
             if price_for(model.name, overrides) is None:
                 listed = isinstance(self.data["model"], list)
                 path: tuple[str | int, ...] = ("model", i, "name") if listed else ("model", "name")
+                close = nearest_priced(model.name, overrides)
+                did_you_mean = f"did you mean {' or '.join(repr(c) for c in close)}? otherwise " if close else ""
                 self.warn(
                     path,
                     f"no price known for model '{model.name}': costs will be reported as unknown",
-                    "add it under `pricing:` in the spec",
+                    f"{did_you_mean}add it under `pricing:` in the spec",
                 )
 
 
