@@ -136,6 +136,7 @@ class JobSpec:
     description: str = ""
     version: int = 1
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    notes: tuple[Diagnostic, ...] = field(default=(), compare=False)  # adjustments `validate` reports
     fingerprint: str = field(default="", compare=False)  # changes when the spec's content does
     # Where each key was written, for errors found after loading (template, records).
     locator: Locator | None = field(default=None, compare=False, repr=False)
