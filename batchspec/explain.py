@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from batchspec import exactjson
 from batchspec.errors import InputError
 from batchspec.plan import open_staging
 from batchspec.render import RenderedRequest, Renderer, custom_id_for
@@ -111,9 +112,9 @@ def json_diff(old: Any, new: Any, path: str) -> list[str]:
         for key in sorted(set(old) | set(new)):
             child = f"{path}.{key}"
             if key not in old:
-                lines.append(f"{child}: added {orjson.dumps(new[key]).decode()}")
+                lines.append(f"{child}: added {exactjson.dumps(new[key]).decode()}")
             elif key not in new:
-                lines.append(f"{child}: removed (was {orjson.dumps(old[key]).decode()})")
+                lines.append(f"{child}: removed (was {exactjson.dumps(old[key]).decode()})")
             else:
                 lines += json_diff(old[key], new[key], child)
         return lines
@@ -125,4 +126,4 @@ def json_diff(old: Any, new: Any, path: str) -> list[str]:
         diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
         body = [line for line in diff if not line.startswith(("---", "+++"))]
         return [f"{path}:"] + [f"    {line}" for line in body]
-    return [f"{path}: {orjson.dumps(old).decode()} → {orjson.dumps(new).decode()}"]
+    return [f"{path}: {exactjson.dumps(old).decode()} → {exactjson.dumps(new).decode()}"]

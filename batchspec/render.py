@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jinja2
-import orjson
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from batchspec import exactjson
 from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
@@ -100,7 +100,7 @@ def new_environment() -> ImmutableSandboxedEnvironment:
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace: equal requests always give equal bytes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return exactjson.dumps(value, sort_keys=True)
 
 
 def request_hasher(provider: str, model: str) -> Any:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from itertools import islice
@@ -35,6 +37,8 @@ FORMATS_BY_SUFFIX = {
 }
 GLOB_CHARS = frozenset("*?[")
 PARQUET_BATCH_ROWS = 4096
+# orjson reads an integer outside 64 bits as a float: a line with one is read again, exactly
+LONG_INTEGER = re.compile(rb"\d{19}")
 
 Record = tuple[int, dict[str, Any]]
 
@@ -151,6 +155,8 @@ class Source:
                         ) from None
                     detail = f"{error.msg} at column {error.colno}"
                     raise InputError(f"{self.display}:{number}: not valid JSON: {detail}") from None
+                if LONG_INTEGER.search(line):
+                    value = json.loads(line)
                 if not isinstance(value, dict):
                     kind = type(value).__name__ if value is not None else "null"
                     raise InputError(f"{self.display}:{number}: expected a JSON object, got {kind}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -221,3 +222,19 @@ def test_a_nul_byte_in_a_csv_field_is_refused_like_in_jsonl(offline_job: Job) ->
     offline_job.write_spec({"input": {"path": "data.jsonl"}})
     result = offline_job.cli("plan", "job.yaml", expect=2)
     assert result.stderr == "error: data.jsonl:1: not valid JSON: unexpected control character in string at column 25\n"
+
+
+def test_integers_beyond_64_bits_stay_exact_through_a_run(job: Job) -> None:
+    big = 2**70
+    (job.dir / "data.jsonl").write_text(f'{{"id": {big}, "text": "huge", "n": {big}}}\n{{"id": 5, "n": 1}}\n')
+    job.write_spec({"prompt": {"user": "{{ n }}"}})
+    assert "ok: reviews: 2 records" in job.cli("validate", "job.yaml").stdout
+    job.run()
+    rows = {row["id"]: row for row in job.outputs()}
+    assert rows[str(big)]["n"] == big and rows[str(big)]["text"] == "huge"
+    assert f'"content": "{big}"' in job.cli("plan", "job.yaml", "--explain", str(big)).stdout
+    job.write_spec({"input": {"id": None}, "output": {"path": "out/results.sqlite"}})
+    job.run()
+    db = sqlite3.connect(job.dir / "out" / "results.sqlite")
+    assert db.execute("SELECT n FROM results WHERE input_id = ?", (str(big),)).fetchall() == [(str(big),)]
+    db.close()
