@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jinja2
-import orjson
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
 
+from batchspec import exactjson
 from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
@@ -114,7 +114,7 @@ def new_environment() -> BoundedSandbox:
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace: equal requests always give equal bytes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return exactjson.dumps(value, sort_keys=True)
 
 
 def request_hasher(provider: str, model: str) -> Any:

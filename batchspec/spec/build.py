@@ -167,6 +167,9 @@ class Builder:
         except LookupError:
             self.error(("input", "encoding"), f"unknown text encoding '{encoding}'", "e.g. utf-8, latin-1, utf-16")
             encoding = "utf-8"
+        delimiter = raw.get("delimiter")
+        if delimiter is not None and fmt not in ("csv", "tsv"):
+            self.error(("input", "delimiter"), f"a delimiter applies to CSV and TSV inputs, not {fmt}", "remove it")
         spec = InputSpec(
             path=path,
             resolved=self._path(path),
@@ -174,6 +177,7 @@ class Builder:
             id=raw.get("id"),
             limit=raw.get("limit"),
             encoding=encoding,
+            delimiter=delimiter,
         )
         source = Source(
             spec.resolved,

@@ -22,6 +22,7 @@ class InputSpec:
     id: str | None  # a field name, a Jinja expression, or None for the default
     limit: int | None = None
     encoding: str = "utf-8"
+    delimiter: str | None = None  # CSV/TSV only; None: ',' for CSV, a tab for TSV
 
     @property
     def id_is_template(self) -> bool:
