@@ -9,6 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -19,11 +20,17 @@ from batchspec.spec.load import load_spec
 from batchspec.spec.model import JobSpec
 from batchspec.version import __version__
 
+if TYPE_CHECKING:
+    from batchspec.plan import Plan
+
+T = TypeVar("T")
+
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 STATE = click.option(
     "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="State file to use instead of the spec's (default .batchspec/<name>.db beside the spec).",
+    type=str,
+    metavar="PATH|s3://BUCKET/KEY",
+    help="State file to use instead of the spec's (default .batchspec/<name>.db beside the spec), or an S3 object.",
 )
 
 
@@ -99,7 +106,15 @@ UNTRUSTED = click.option(
 )
 
 
-def load(spec: Path, state: Path | None, *, untrusted: bool = False, reads_input: bool = True) -> JobSpec:
+def read_only(command: Callable[[JobSpec], T], job: JobSpec) -> T:
+    """Run a command that only reads the state: a remote state is downloaded for it (no lock taken)."""
+    from batchspec.state.access import viewing
+
+    with viewing(job) as view:
+        return command(view)
+
+
+def load(spec: Path, state: str | None, *, untrusted: bool = False, reads_input: bool = True) -> JobSpec:
     job = load_spec(spec, state_path=state, untrusted=untrusted, check_input=reads_input)
     for warning in job.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -145,7 +160,7 @@ def init(spec: Path, force: bool) -> None:
 @SPEC
 @STATE
 @UNTRUSTED
-def validate(spec: Path, state: Path | None, untrusted: bool) -> None:
+def validate(spec: Path, state: str | None, untrusted: bool) -> None:
     """Check SPEC, its templates and every record id; send nothing."""
     from batchspec.commands.validate import validate_command
 
@@ -172,7 +187,7 @@ def validate(spec: Path, state: Path | None, untrusted: bool) -> None:
 @UNTRUSTED
 def plan(
     spec: Path,
-    state: Path | None,
+    state: str | None,
     untrusted: bool,
     as_json: bool,
     explain_id: str | None,
@@ -188,10 +203,12 @@ def plan(
         raise usage("--explain shows one record; --emit writes every batch: give one of them")
 
     def action() -> int:
-        job = load(spec, state, untrusted=untrusted)
-        result = plan_command(
-            job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id, offline=offline or untrusted
-        )
+        def command(job: JobSpec) -> Plan | None:
+            return plan_command(
+                job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id, offline=offline or untrusted
+            )
+
+        result = read_only(command, load(spec, state, untrusted=untrusted))
         if detailed_exitcode and result is not None and result.has_work:
             return ExitCode.INVALID  # terraform's "changes present"
         return ExitCode.OK
@@ -221,7 +238,7 @@ def schema() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(
     spec: Path,
-    state: Path | None,
+    state: str | None,
     no_wait: bool,
     mode: str | None,
     retry_failed: bool,
@@ -240,11 +257,13 @@ def run(
 @SPEC
 @STATE
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(spec: Path, state: Path | None, as_json: bool) -> None:
+def status(spec: Path, state: str | None, as_json: bool) -> None:
     """Show SPEC's batches, record counts, tokens and cost so far."""
     from batchspec.commands.status import status_command
 
-    run_guarded(lambda: status_command(load(spec, state, reads_input=False), as_json=as_json))
+    run_guarded(
+        lambda: read_only(lambda job: status_command(job, as_json=as_json), load(spec, state, reads_input=False))
+    )
 
 
 @main.command()
@@ -255,11 +274,21 @@ def status(spec: Path, state: Path | None, as_json: bool) -> None:
     is_flag=True,
     help="Release batches the provider no longer knows (deleted there): their requests are sent again.",
 )
-def cancel(spec: Path, state: Path | None, forget_missing: bool) -> None:
+def cancel(spec: Path, state: str | None, forget_missing: bool) -> None:
     """Cancel SPEC's in-flight batches; finished results are kept, the rest waits for the next run."""
     from batchspec.commands.cancel import cancel_command
 
     run_guarded(lambda: cancel_command(load(spec, state, reads_input=False), forget_missing=forget_missing))
+
+
+@main.command()
+@SPEC
+@STATE
+def unlock(spec: Path, state: str | None) -> None:
+    """Release SPEC's remote-state lock left by a runner that is gone (before its expiry)."""
+    from batchspec.commands.unlock import unlock_command
+
+    run_guarded(lambda: unlock_command(load(spec, state, reads_input=False)))
 
 
 @main.command("fake-server")
@@ -292,8 +321,13 @@ def fake_server(port: int, config_path: Path | None) -> None:
     help="Also write a self-contained HTML dashboard to this file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report data as JSON.")
-def report(spec: Path, state: Path | None, html_path: Path | None, as_json: bool) -> None:
+def report(spec: Path, state: str | None, html_path: Path | None, as_json: bool) -> None:
     """Totals, cost and savings, error rate by code, and batch latency for SPEC."""
     from batchspec.commands.report import report_command
 
-    run_guarded(lambda: report_command(load(spec, state, reads_input=False), html_path=html_path, as_json=as_json))
+    def action() -> int:
+        return read_only(
+            lambda job: report_command(job, html_path=html_path, as_json=as_json), load(spec, state, reads_input=False)
+        )
+
+    run_guarded(action)

@@ -314,6 +314,7 @@ class _Worker:
                 self.engine.db, self.place, outcome, item.request_hash, self.engine.spec.execution.max_attempts
             )
             crash_point("after_sync_answer")
+            self.engine.store.checkpoint()
             self.engine.submitted += 1
             self.engine.settled(outcome.kind == SUCCEEDED, final)
             if outcome.kind == SUCCEEDED or final or not outcome.retryable:
