@@ -10,7 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -404,22 +405,63 @@ def test_cache_fallback_carries_the_state_between_runs_and_maps_75_and_1(tmp_pat
         assert len(run2b.saved) == 1 and run2b.saved[0] not in run1.saved + run2.saved
 
 
-def test_remote_state_skips_the_cache_and_exit_0_is_done(tmp_path: Path, pip_stub: Path) -> None:
-    # BATCHSPEC_STATE as a user sets it; a local path stands in for the s3:// URL here.
-    state = tmp_path / "shared" / "reviews.db"
-    state.parent.mkdir()
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API on 127.0.0.1 (moto's server mode), as the remote-state tests use."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_remote_state_skips_the_cache_locks_out_a_second_runner_and_exit_0_is_done(
+    tmp_path: Path, pip_stub: Path, s3_endpoint: str
+) -> None:
+    boto3 = pytest.importorskip("boto3")
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **_boto_keys(keys))
+    bucket = f"ci-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    # The workflow's env as a user fills it in; the keys are repository secrets.
+    settings = {
+        "BATCHSPEC_STATE": f"s3://{bucket}/batchspec/reviews.db",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+    }
+    secrets = {**SECRETS, **keys}
     with FakeAPI(FakeConfig(processing_seconds=0)) as api:
-        for n, run_id in enumerate((201, 202)):
-            workspace = fresh_workspace(tmp_path, f"run{n}", api, reviews(3))
-            runner = Runner(workspace, env_overrides={"BATCHSPEC_STATE": str(state)}, stubs=pip_stub)
-            run = runner.run("run", run_id=run_id, event="schedule")
-            assert run.succeeded, run.log
-            assert run.outcomes["Restore the state from the Actions cache"] == "skipped"
-            assert run.outcomes["Save the state to the Actions cache"] == "skipped"
-            assert not (workspace / "jobs" / ".batchspec" / "reviews.db").exists()
-        assert any("every record is done" in a for a in notices(run)), run.annotations
+
+        def run_on_new_runner(run_id: int) -> tuple[Path, Run]:
+            workspace = fresh_workspace(tmp_path, f"run{run_id}", api, reviews(3))
+            runner = Runner(workspace, env_overrides=settings, secrets=secrets, stubs=pip_stub)
+            return workspace, runner.run("run", run_id=run_id, event="schedule")
+
+        workspace, run = run_on_new_runner(201)
+        assert run.succeeded and any("come back later" in a for a in notices(run)), run.log
+        assert run.outcomes["Restore the state from the Actions cache"] == "skipped"
+        assert run.outcomes["Save the state to the Actions cache"] == "skipped"
+        assert s3.head_object(Bucket=bucket, Key="batchspec/reviews.db")
+
+        # Another runner holds the job (a second workflow, a developer's laptop): exit 2, named.
+        holder = {"job": "reviews", "host": "runner-7", "pid": 4242, "since": "2026-12-04T10:00:00Z"}
+        s3.put_object(Bucket=bucket, Key="batchspec/reviews.db.lock", Body=json.dumps({**holder, "heartbeat": "now"}))
+        workspace, run = run_on_new_runner(202)
+        assert run.outcomes["Submit new work, collect finished batches"] == "failure"
+        assert any("locked by another runner" in a for a in notices(run)), run.annotations
+        assert "runner-7" in run.log and "4242" in run.log
+        s3.delete_object(Bucket=bucket, Key="batchspec/reviews.db.lock")
+
+        # The next runner starts from the bucket's state: it collects, sends nothing again.
+        workspace, run = run_on_new_runner(203)
+        assert run.succeeded and any("every record is done" in a for a in notices(run)), run.log
         assert len((workspace / "jobs" / "out" / "results.jsonl").read_text().splitlines()) == 3
-        assert state.exists()
+        assert set(submitted_per_record(api.ledger).values()) == {1}
+
+
+def _boto_keys(keys: Mapping[str, str]) -> dict[str, str]:
+    return {"aws_access_key_id": keys["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": keys["AWS_SECRET_ACCESS_KEY"]}
 
 
 @pytest.mark.parametrize(
