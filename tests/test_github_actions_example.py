@@ -427,7 +427,7 @@ def test_remote_state_skips_the_cache_locks_out_a_second_runner_and_exit_0_is_do
     # The workflow's env as a user fills it in; the keys are repository secrets.
     settings = {
         "BATCHSPEC_STATE": f"s3://{bucket}/batchspec/reviews.db",
-        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_S3": s3_endpoint,
     }
     secrets = {**SECRETS, **keys}
