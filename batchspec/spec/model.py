@@ -77,6 +77,7 @@ class ExecutionSpec:
     max_concurrent_batches: int = 4
     poll_interval: float = 60.0
     unreachable_after: float = 60.0  # sync mode: a provider silent this long stops the run
+    request_timeout: float = 120.0  # sync mode: seconds one request may wait for its answer
     max_attempts: int = 3
     rate_limits: RateLimits = RateLimits()
     concurrency: int = 32
