@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import batchspec
 from batchspec.fakeapi import FakeAPI
 from tests.conftest import Job, reviews
 
@@ -216,3 +217,15 @@ def test_one_late_answer_is_a_retryable_timeout(job: Job, fake_api: FakeAPI) -> 
     job.write_spec({"execution": {"request_timeout": 0}})
     result = job.cli("validate", "job.yaml", expect=2)
     assert "execution.request_timeout" in result.stderr
+
+
+def test_the_request_timeout_defaults_to_15_minutes_for_flex_processing(offline_job: Job) -> None:
+    def timeout() -> float:
+        spec = batchspec.load_spec(offline_job.spec_path)
+        return spec.execution.request_timeout_for(spec.models[0])
+
+    assert timeout() == 120
+    offline_job.write_spec({"model": {"params": {"service_tier": "flex"}}})
+    assert timeout() == 900
+    offline_job.write_spec({"execution": {"request_timeout": "5m"}})
+    assert timeout() == 300

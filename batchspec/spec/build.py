@@ -304,7 +304,8 @@ class Builder:
         rates = raw.get("rate_limits", {})
         poll_interval = self._duration(("execution", "poll_interval"), raw.get("poll_interval", 60))
         unreachable_after = self._duration(("execution", "unreachable_after"), raw.get("unreachable_after", 60))
-        request_timeout = self._duration(("execution", "request_timeout"), raw.get("request_timeout", 120))
+        timeout = raw.get("request_timeout")
+        request_timeout = self._duration(("execution", "request_timeout"), timeout) if timeout is not None else None
         return ExecutionSpec(
             mode=raw.get("mode", "batch"),
             max_requests_per_batch=max_requests,
