@@ -205,7 +205,7 @@ def test_a_tab_separated_csv_and_the_delimiter_key(offline_job: Job) -> None:
     assert counts(offline_job) == {"records": 1, "new": 1}
     offline_job.write_spec({"input": {"delimiter": ";;"}})
     result = offline_job.cli("validate", "job.yaml", expect=2)
-    assert "input.delimiter" in result.stderr
+    assert "input.delimiter: ';;' is too long (one character, such as ';', '|' or \"\\t\" for a tab)" in result.stderr
     offline_job.write_spec({"input": {"path": "data.jsonl", "delimiter": ";"}})
     result = offline_job.cli("validate", "job.yaml", expect=2)
     assert "input.delimiter: a delimiter applies to CSV and TSV inputs, not jsonl (remove it)" in result.stderr

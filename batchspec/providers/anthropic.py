@@ -69,10 +69,10 @@ class AnthropicProvider:
 
         return AnthropicBatchClient(model, job, probe=probe)
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         from batchspec.providers.anthropic_sync import AnthropicSyncClient
 
-        return AnthropicSyncClient(model)
+        return AnthropicSyncClient(model, timeout=timeout)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.

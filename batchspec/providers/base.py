@@ -61,7 +61,7 @@ class Provider(Protocol):
         look at the provider) gives up at once instead of retrying, and waits less for answers."""
         ...
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         """An async client for ``model``'s synchronous API (sync mode)."""
         ...
 

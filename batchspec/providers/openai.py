@@ -86,10 +86,10 @@ class OpenAIProvider:
 
         return OpenAIBatchClient(model, job, endpoint=CHAT_COMPLETIONS, probe=probe)
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         from batchspec.providers.openai_sync import OpenAISyncClient
 
-        return OpenAISyncClient(model)
+        return OpenAISyncClient(model, timeout=timeout)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.

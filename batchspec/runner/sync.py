@@ -145,7 +145,7 @@ class SyncEngine:
                     signal.signal(signum, previous[signum])  # asyncio leaves the OS default behind
 
     async def _model(self, model: ModelSpec) -> None:
-        client = get_provider(model.provider).sync_client(model)
+        client = get_provider(model.provider).sync_client(model, timeout=self.spec.execution.request_timeout_for(model))
         limits = self.spec.execution.rate_limits
         limiter = Limiter(limits.requests_per_minute, limits.tokens_per_minute)
         self.limiters.append(limiter)

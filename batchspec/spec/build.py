@@ -336,6 +336,8 @@ class Builder:
         rates = raw.get("rate_limits", {})
         poll_interval = self._duration(("execution", "poll_interval"), raw.get("poll_interval", 60))
         unreachable_after = self._duration(("execution", "unreachable_after"), raw.get("unreachable_after", 60))
+        timeout = raw.get("request_timeout")
+        request_timeout = self._duration(("execution", "request_timeout"), timeout) if timeout is not None else None
         return ExecutionSpec(
             mode=raw.get("mode", "batch"),
             max_requests_per_batch=max_requests,
@@ -343,6 +345,7 @@ class Builder:
             max_concurrent_batches=raw.get("max_concurrent_batches", 4),
             poll_interval=poll_interval,
             unreachable_after=unreachable_after,
+            request_timeout=request_timeout,
             max_attempts=raw.get("max_attempts", 3),
             rate_limits=RateLimits(rates.get("requests_per_minute"), rates.get("tokens_per_minute")),
             concurrency=raw.get("concurrency", 32),

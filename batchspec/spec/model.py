@@ -13,6 +13,9 @@ from batchspec.spec.yamlsrc import Locator
 from batchspec.spec.yamlsrc import Path as KeyPath
 from batchspec.state.remote import RemoteLocation
 
+DEFAULT_REQUEST_TIMEOUT = 120.0
+FLEX_REQUEST_TIMEOUT = 900.0  # OpenAI: flex requests may take up to 15 minutes
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -78,6 +81,7 @@ class ExecutionSpec:
     max_concurrent_batches: int = 4
     poll_interval: float = 60.0
     unreachable_after: float = 60.0  # sync mode: a provider silent this long stops the run
+    request_timeout: float | None = None  # sync mode: seconds one request may wait (see request_timeout_for)
     max_attempts: int = 3
     rate_limits: RateLimits = RateLimits()
     concurrency: int = 32
@@ -85,6 +89,13 @@ class ExecutionSpec:
     # The batch queue's enqueued-token limit: by model name or label ("*" for every model).
     max_enqueued_tokens: Mapping[str, int] = field(default_factory=dict)
     deadline: float | None = None  # seconds from the first submission of the current work
+
+    def request_timeout_for(self, model: ModelSpec) -> float:
+        """The set timeout, else 120 s, or 15 minutes for OpenAI flex processing (slow by design)."""
+        if self.request_timeout is not None:
+            return self.request_timeout
+        flex = {**model.params, **model.extra_params}.get("service_tier") == "flex"
+        return FLEX_REQUEST_TIMEOUT if flex else DEFAULT_REQUEST_TIMEOUT
 
     def enqueued_token_limit(self, model: ModelSpec) -> int | None:
         limits = self.max_enqueued_tokens
