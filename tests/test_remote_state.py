@@ -190,7 +190,7 @@ def test_a_dead_runners_lock_is_taken_over_after_the_stated_expiry(job: Job, buc
     hold_lock(bucket, "reviews.db", host="gone-runner", pid=99)
     time.sleep(2.1)  # S3 times are whole seconds
     result = job.run(expect=0)
-    assert "took over the lock of a runner gone silent (host gone-runner, pid 99" in result.stderr
+    assert "warning: took over the lock of a runner gone silent (host gone-runner, pid 99" in result.stderr
     assert len(job.outputs()) == 10
 
 

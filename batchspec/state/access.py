@@ -7,6 +7,7 @@ commands that only read it (status, report, plan) look at the last checkpoint wi
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
+from batchspec.spec.units import format_duration
 from batchspec.state.remote import RemoteState, snapshot
 from batchspec.state.store import StateStore
 
@@ -30,6 +32,13 @@ def open_locked(spec: JobSpec, *, create: bool = True) -> StateStore | None:
         return store
     remote = RemoteState(remote_spec.location, spec.state_path, spec.name, remote_spec.lock_expiry)
     remote.acquire()
+    if remote.took_over is not None:  # always shown, also with -q: the user must know a runner was presumed dead
+        expiry = format_duration(remote_spec.lock_expiry)
+        print(
+            f"warning: took over the lock of a runner gone silent ({remote.took_over.describe()}; "
+            f"state.lock_expiry is {expiry})",
+            file=sys.stderr,
+        )
     try:
         remote.pull()
         if not create and not spec.state_path.exists():

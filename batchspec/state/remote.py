@@ -195,7 +195,7 @@ class RemoteState:
                 )
             if self._take_over(etag):
                 self.took_over = holder
-                log.warning("took over the lock of a runner gone silent (%s)", holder.describe())
+                log.info("took over the lock of a runner gone silent (%s)", holder.describe())
                 self._start_heartbeat()
                 return
         raise StateError(f"{self.location.url}: cannot take the job's lock: it keeps changing hands; try again")
