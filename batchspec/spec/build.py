@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from batchspec.errors import Diagnostic
+from batchspec.errors import Diagnostic, SpecError
 from batchspec.pricing import nearest_priced, price_for
 from batchspec.pricing.table import Price
 from batchspec.providers import get_provider
@@ -32,11 +32,13 @@ from batchspec.spec.model import (
     OutputSpec,
     PromptSpec,
     RateLimits,
+    RemoteStateSpec,
     TemplateSource,
 )
 from batchspec.spec.params import OWN_FIELDS, param_problem
 from batchspec.spec.units import parse_duration, parse_size
 from batchspec.spec.yamlsrc import Locator
+from batchspec.state.remote import RemoteLocation, is_remote
 
 OUTPUT_FORMATS = {
     ".jsonl": "jsonl",
@@ -79,14 +81,14 @@ class Builder:
     def warn(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
         self.warnings.append(self.locator.diagnostic(path, message, hint))
 
-    def build(self, state_override: Path | None) -> JobSpec:
+    def build(self, state_override: Path | str | None) -> JobSpec:
         data = self.data
         models = self._models()
         execution = self._execution(models)
         pricing = {name: Price(**fields) for name, fields in data.get("pricing", {}).items()}
         self._check_prices(models, pricing)
         name = data["name"]
-        state_path = state_override or self._path(data.get("state", {}).get("path", f".batchspec/{name}.db"))
+        state_path, remote_state = self._state(name, state_override)
         input_spec, output, cache = self._input(), self._output(), self._cache()
         prompt = self._prompt()
         modelrules.check_prompt(self, prompt, models, cache, "messages" in data["prompt"])
@@ -101,12 +103,35 @@ class Builder:
             models=models,
             output=output,
             state_path=state_path,
+            remote_state=remote_state,
             execution=execution,
             cache=cache,
             pricing=MappingProxyType(pricing),
             description=data.get("description", ""),
             locator=self.locator,
         )
+
+    def _state(self, name: str, override: Path | str | None) -> tuple[Path, RemoteStateSpec | None]:
+        """The state file, and for an ``s3://`` state, where it lives (the path is then its working copy)."""
+        raw = self.data.get("state", {})
+        chosen = override if override is not None else raw.get("path", f".batchspec/{name}.db")
+        if not is_remote(chosen):
+            return (Path(chosen) if override is not None else self._path(str(chosen))), None
+        expiry = self._duration(("state", "lock_expiry"), raw["lock_expiry"]) if "lock_expiry" in raw else 900.0
+        try:
+            location = RemoteLocation.parse(str(chosen))
+        except ValueError as error:
+            if override is not None:
+                raise SpecError([Diagnostic("--state", 0, 0, "", str(error))]) from None
+            self.error(("state", "path"), str(error))
+            return self._path(f".batchspec/{name}.db"), None
+        if self.confined and override is None:
+            self.error(
+                ("state", "path"),
+                "an untrusted spec may not choose a remote state (it would use this machine's credentials)",
+                "the operator passes --state s3://... instead",
+            )
+        return location.working_copy(self.base, name), RemoteStateSpec(location, expiry)
 
     def check_sections(self, broken: set[str]) -> list[TemplateSource]:
         """Semantic checks of the sections that passed the schema, when others did not, so one
@@ -142,6 +167,9 @@ class Builder:
         except LookupError:
             self.error(("input", "encoding"), f"unknown text encoding '{encoding}'", "e.g. utf-8, latin-1, utf-16")
             encoding = "utf-8"
+        delimiter = raw.get("delimiter")
+        if delimiter is not None and fmt not in ("csv", "tsv"):
+            self.error(("input", "delimiter"), f"a delimiter applies to CSV and TSV inputs, not {fmt}", "remove it")
         spec = InputSpec(
             path=path,
             resolved=self._path(path),
@@ -149,6 +177,7 @@ class Builder:
             id=raw.get("id"),
             limit=raw.get("limit"),
             encoding=encoding,
+            delimiter=delimiter,
         )
         source = Source(
             spec.resolved,

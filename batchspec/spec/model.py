@@ -11,6 +11,7 @@ from batchspec.errors import Diagnostic
 from batchspec.pricing.table import Price
 from batchspec.spec.yamlsrc import Locator
 from batchspec.spec.yamlsrc import Path as KeyPath
+from batchspec.state.remote import RemoteLocation
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class InputSpec:
     id: str | None  # a field name, a Jinja expression, or None for the default
     limit: int | None = None
     encoding: str = "utf-8"
+    delimiter: str | None = None  # CSV/TSV only; None: ',' for CSV, a tab for TSV
 
     @property
     def id_is_template(self) -> bool:
@@ -108,6 +110,18 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class RemoteStateSpec:
+    """A state kept in S3: ``JobSpec.state_path`` is then the run's local working copy of it."""
+
+    location: RemoteLocation
+    lock_expiry: float = 900.0  # seconds without a heartbeat before a runner's lock may be taken over
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     spec_path: Path
@@ -117,6 +131,7 @@ class JobSpec:
     output: OutputSpec
     state_path: Path
     execution: ExecutionSpec = ExecutionSpec()
+    remote_state: RemoteStateSpec | None = None
     cache: CacheSpec = CacheSpec()
     pricing: Mapping[str, Price] = field(default_factory=dict)
     description: str = ""
