@@ -170,15 +170,31 @@ def init(spec: Path, force: bool) -> None:
     run_guarded(lambda: init_command(spec, force=force))
 
 
+ONLINE = click.option(
+    "--online",
+    is_flag=True,
+    help="Ask each provider whether the spec's models exist (free; needs the API keys).",
+)
+
+
+def _refuse_online_untrusted(online: bool, untrusted: bool, usage: type[click.UsageError] = click.UsageError) -> None:
+    if online and untrusted:
+        raise usage("--online reads API keys from the environment and --untrusted reads none: give one of them")
+
+
 @main.command()
 @SPEC
 @STATE
 @UNTRUSTED
-def validate(spec: Path, state: str | None, untrusted: bool) -> None:
+@ONLINE
+def validate(spec: Path, state: str | None, untrusted: bool, online: bool) -> None:
     """Check SPEC, its templates and every record id; send nothing."""
     from batchspec.commands.validate import validate_command
 
-    run_guarded(lambda: validate_command(load(spec, state, untrusted=untrusted)))
+    _refuse_online_untrusted(online, untrusted)
+    run_guarded(
+        lambda: validate_command(load(spec, state, untrusted=untrusted), online=online, read_keys=not untrusted)
+    )
 
 
 @main.command()
@@ -199,6 +215,7 @@ def validate(spec: Path, state: str | None, untrusted: bool) -> None:
 )
 @click.option("--offline", is_flag=True, help="Do not ask the provider for this job's batches the state does not know.")
 @UNTRUSTED
+@ONLINE
 def plan(
     spec: Path,
     state: str | None,
@@ -208,16 +225,22 @@ def plan(
     emit_dir: Path | None,
     detailed_exitcode: bool,
     offline: bool,
+    online: bool,
 ) -> None:
     """Show what a run of SPEC would send, in which batches, at what cost."""
     from batchspec.commands.plan import plan_command
 
+    usage = _DetailedUsageError if detailed_exitcode else click.UsageError
     if explain_id is not None and emit_dir is not None:
-        usage = _DetailedUsageError if detailed_exitcode else click.UsageError
         raise usage("--explain shows one record; --emit writes every batch: give one of them")
+    _refuse_online_untrusted(online, untrusted, usage)
 
     def action() -> int:
         def command(job: JobSpec) -> Plan | None:
+            if online:
+                from batchspec.commands.online import check_models_online
+
+                check_models_online(job)
             return plan_command(
                 job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id, offline=offline or untrusted
             )

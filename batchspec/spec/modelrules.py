@@ -126,6 +126,8 @@ def check_response_schema(report: Reporter, schema: Mapping[str, Any], path: Pat
     )
     for issue in issues[:REPORTED_SCHEMA_ISSUES]:
         report.warn((*path, *issue.path), issue.message, f"{fallback}; batchspec checks every answer against it")
+    if len(issues) > REPORTED_SCHEMA_ISSUES:
+        report.warn(path, f"and {len(issues) - REPORTED_SCHEMA_ISSUES} more such constructs in response_schema")
 
 
 def _schema_hint(wire: str) -> str:
