@@ -222,3 +222,17 @@ def test_unquoted_templates_are_explained(offline_job: Job, user: str, expected:
     head = HEAD.replace("  user: 'Review: {{ text }}'\n", f"  user: {user}\n")
     lines = validate(offline_job, head + "model:\n  provider: openai\n  name: gpt-4o-mini\n")
     assert lines[0] == expected
+
+
+OUTPUT = "output:\n  path: out/results.jsonl\n"
+
+
+def test_a_key_out_dented_to_the_top_level_says_where_it_belongs(offline_job: Job) -> None:
+    lines = validate(
+        offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\nparams: {max_tokens: 5}\n" + OUTPUT
+    )
+    assert lines[0] == "job.yaml:11:1: params: unknown key 'params' (`params` is a key of `model`)"
+    lines = validate(
+        offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\nrequests_per_minute: 5\n" + OUTPUT
+    )
+    assert lines[0].endswith("(`requests_per_minute` is a key of `execution.rate_limits`)")
