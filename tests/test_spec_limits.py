@@ -236,3 +236,19 @@ def test_a_key_out_dented_to_the_top_level_says_where_it_belongs(offline_job: Jo
         offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\nrequests_per_minute: 5\n" + OUTPUT
     )
     assert lines[0].endswith("(`requests_per_minute` is a key of `execution.rate_limits`)")
+
+
+def test_did_you_mean_prefers_the_field_named_by_a_word_of_the_unknown_name(offline_job: Job) -> None:
+    offline_job.write_records([{"review_id": "r1", "product": "kettle", "text": "Boils fast."}])
+    text = HEAD.replace("id: id", "id: review_id").replace("{{ text }}", "{{ review_text }}")
+    lines = validate(offline_job, text + "model:\n  provider: openai\n  name: gpt-4o-mini\n" + OUTPUT)
+    assert lines[0] == (
+        "job.yaml:7:9: prompt.user: the template uses 'review_text', which the record at data.jsonl:1 does not "
+        "have (did you mean 'text'?)"
+    )
+
+
+def test_did_you_mean_for_spec_keys_uses_the_same_ranking(offline_job: Job) -> None:
+    model = "model:\n  provider: openai\n  name: gpt-4o-mini\n  model_params: {max_tokens: 5}\n"
+    lines = validate(offline_job, HEAD + model + OUTPUT)
+    assert lines[0] == "job.yaml:11:3: model.model_params: unknown key 'model_params' (did you mean 'params'?)"

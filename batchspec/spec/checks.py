@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +17,7 @@ from batchspec.render import Renderer, RenderError, RenderLimitError, new_enviro
 from batchspec.sandbox import DROPPED_GLOBALS
 from batchspec.sources import Record, source_for
 from batchspec.spec.model import JobSpec, TemplateSource
+from batchspec.spec.suggest import closest
 
 SAMPLE_RECORDS = 20  # records whose fields are checked against the templates
 REPORTED_DUPLICATES = 10
@@ -94,8 +94,8 @@ def _missing_variables(spec: JobSpec, sample: list[Record], where: Callable[[int
                 continue
             position, record = lacking
             fields = sorted(record)
-            close = difflib.get_close_matches(name, fields, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"its fields: {', '.join(fields) or 'none'}"
+            close = closest(name, fields)
+            hint = f"did you mean '{close}'?" if close else f"its fields: {', '.join(fields) or 'none'}"
             if name in DROPPED_GLOBALS:
                 hint = f"batchspec templates leave out Jinja's {', '.join(DROPPED_GLOBALS)}"
             place = where(position)

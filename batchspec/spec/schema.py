@@ -21,6 +21,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from batchspec.errors import Diagnostic
+from batchspec.spec.suggest import closest
 from batchspec.spec.yamlsrc import Locator, Path
 
 _TYPE_NAMES = {
@@ -110,14 +111,14 @@ def _unknown_keys(error: ValidationError, path: Path, locator: Locator) -> list[
     for key in instance:
         if key in allowed:
             continue
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        close = closest(key, allowed)
         homes = [home for home in key_homes().get(key, ()) if home != dotted_schema_path(path)]
         if key in ("api_key", "apikey", "key", "token"):
             hint = "keys never go in the spec: set api_key_env to the name of an environment variable"
         elif homes:  # a key indented to the wrong level
             hint = f"`{key}` is a key of " + " or ".join(f"`{home}`" for home in homes)
         elif close:
-            hint = f"did you mean '{close[0]}'?"
+            hint = f"did you mean '{close}'?"
         else:
             hint = "allowed here: " + ", ".join(allowed)
         result.append(locator.diagnostic((*path, key), f"unknown key '{key}'", hint, at_key=True))
