@@ -252,3 +252,48 @@ def test_did_you_mean_for_spec_keys_uses_the_same_ranking(offline_job: Job) -> N
     model = "model:\n  provider: openai\n  name: gpt-4o-mini\n  model_params: {max_tokens: 5}\n"
     lines = validate(offline_job, HEAD + model + OUTPUT)
     assert lines[0] == "job.yaml:11:3: model.model_params: unknown key 'model_params' (did you mean 'params'?)"
+
+
+def test_an_empty_message_is_refused_at_validate(offline_job: Job) -> None:
+    text = HEAD.replace("  user: 'Review: {{ text }}'\n", '  system: "Be brief."\n  user: ""\n')
+    lines = validate(offline_job, text + "model:\n  provider: openai\n  name: gpt-4o-mini\n" + OUTPUT)
+    assert lines == [
+        "job.yaml:8:9: prompt.user: the message is empty (providers refuse empty messages: write it)",
+        "1 problem in the spec; nothing was sent.",
+    ]
+
+
+def test_a_message_that_renders_empty_for_every_sampled_record_is_refused(offline_job: Job) -> None:
+    offline_job.write_records([{"id": f"r{i}", "text": "  "} for i in range(3)])
+    lines = validate(
+        offline_job,
+        HEAD.replace("'Review: {{ text }}'", "'{{ text }}'")
+        + "model:\n  provider: openai\n  name: gpt-4o-mini\n"
+        + OUTPUT,
+    )
+    assert lines[0] == (
+        "job.yaml:7:9: prompt.user: the message renders empty for each of the first 3 records "
+        "(providers refuse empty messages: check the fields it uses)"
+    )
+
+
+def test_a_message_empty_for_some_records_only_passes_validate(offline_job: Job) -> None:
+    offline_job.write_records([{"id": "r1", "text": ""}, {"id": "r2", "text": "Fine."}])
+    offline_job.spec_path.write_text(
+        HEAD.replace("'Review: {{ text }}'", "'{{ text }}'")
+        + "model:\n  provider: openai\n  name: gpt-4o-mini\n"
+        + OUTPUT
+    )
+    offline_job.cli("validate", "job.yaml")
+
+
+def test_output_include_of_a_field_the_records_lack_is_refused(offline_job: Job) -> None:
+    output = "output:\n  path: out/results.jsonl\n  include: [text, txet, nosuchfield]\n"
+    lines = validate(offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\n" + output)
+    assert lines == [
+        "job.yaml:13:19: output.include[1]: no record among the first 10 has a field 'txet' "
+        "(did you mean 'text'? their fields: id, text)",
+        "job.yaml:13:25: output.include[2]: no record among the first 10 has a field 'nosuchfield' "
+        "(their fields: id, text)",
+        "2 problems in the spec; nothing was sent.",
+    ]
