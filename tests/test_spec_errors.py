@@ -37,7 +37,10 @@ def test_valid_spec_prints_ok_and_a_summary(offline_job: Job) -> None:
 
 def test_malformed_yaml_names_line_and_column(offline_job: Job) -> None:
     lines = validate(offline_job, "version: 1\nname: x\n  bad: [\n")
-    assert lines[0].endswith("job.yaml:3:6: invalid YAML: mapping values are not allowed here")
+    assert lines[0].endswith(
+        "job.yaml:3:3: invalid YAML: indentation does not match the line above "
+        "(indent it by 0 spaces like line 2, or make line 2 a key that holds it)"
+    )
     assert lines[-1] == "1 problem in the spec; nothing was sent."
 
 

@@ -140,6 +140,160 @@ def test_a_record_whose_data_trips_a_bound_fails_alone_at_run(job: Job) -> None:
     [error] = job.errors()
     assert record_of(error["custom_id"]) == "r23"
     assert error["error_message"] == (
-        "prompt.user, line 1 of the template: '*' of a value would be 39,000,000,000 characters long; one render may produce at most 10,000,000"
+        "prompt.user, line 1 of the template: '*' of a value would be 39,000,000,000 characters long; "
+        "one render may produce at most 10,000,000"
     )
     assert len(job.outputs()) == 24
+
+
+HEAD = "version: 1\nname: reviews\ninput:\n  path: data.jsonl\n  id: id\nprompt:\n  user: 'Review: {{ text }}'\n"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (
+            "model:\n  provider: openai\n   name: gpt-4o-mini\n",
+            "job.yaml:10:4: invalid YAML: indentation does not match the line above "
+            "(indent it by 2 spaces like line 9, or make line 9 a key that holds it)",
+        ),
+        (
+            "model:\n  provider: openai\n name: gpt-4o-mini\n",
+            "job.yaml:10:2: invalid YAML: indentation does not match the line above "
+            "(indent it like line 9 (2 spaces) or line 8 (0 spaces))",
+        ),
+        (
+            "model:\n  - provider: openai\n   name: gpt-4o-mini\n",
+            "job.yaml:10:4: invalid YAML: indentation does not match the line above "
+            "(indent it like line 9 (4 spaces) or line 8 (0 spaces))",
+        ),
+        (
+            "model:\n\tprovider: openai\n",
+            "job.yaml:9:1: invalid YAML: a tab in the indentation (YAML does not allow tabs: indent with spaces)",
+        ),
+        (
+            "model:\n  provider: openai\n  name gpt-4o-mini\n  params: {}\n",
+            "job.yaml:10:3: invalid YAML: a line without ':' where a key was expected "
+            "(write `key: value`; a line of `|` text must be indented at least like the text above it)",
+        ),
+        (
+            "model: {provider: openai, name: gpt-4o-mini\noutput: x\n",
+            "job.yaml:8:8: invalid YAML: the '{' here is not closed before line 9 (close it with '}')",
+        ),
+        (
+            "model:\n  provider: openai\n  - gpt-4o-mini\n",
+            "job.yaml:10:3: invalid YAML: a list item among the keys of a mapping "
+            "(a list goes under a key of its own: `key:` and then `  - item` lines)",
+        ),
+        (
+            "model:\n  provider: 'openai\n",
+            "job.yaml:9:13: invalid YAML: this quote is never closed "
+            "(end the value with the same quote; for text over several lines use `|`)",
+        ),
+    ],
+    ids=["deeper", "shallower", "list-item", "tab", "no-colon", "unclosed-brace", "list-among-keys", "quote"],
+)
+def test_yaml_mistakes_are_explained_at_their_line(offline_job: Job, model: str, expected: str) -> None:
+    assert validate(offline_job, HEAD + model) == [expected, "1 problem in the spec; nothing was sent."]
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        (
+            "Review: {{ text }}",
+            "job.yaml:7:15: invalid YAML: a second ': ' in a value "
+            "(quote the whole value, or write it on the lines after `key: |`)",
+        ),
+        (
+            "{{ text }}",
+            "job.yaml:7:9: prompt.user: a template that starts with '{{' must be quoted: unquoted, YAML reads it "
+            'as a mapping (write it in quotes ("{{ text }} ...") or on the lines after `key: |`)',
+        ),
+        (
+            "{{ text }} is the review",
+            "job.yaml:7:20: invalid YAML: a value that starts with '{' is read as a YAML mapping, and text follows "
+            "it (quote the whole value, or write it on the lines after `key: |`)",
+        ),
+    ],
+    ids=["colon", "braces", "braces-and-text"],
+)
+def test_unquoted_templates_are_explained(offline_job: Job, user: str, expected: str) -> None:
+    head = HEAD.replace("  user: 'Review: {{ text }}'\n", f"  user: {user}\n")
+    lines = validate(offline_job, head + "model:\n  provider: openai\n  name: gpt-4o-mini\n")
+    assert lines[0] == expected
+
+
+OUTPUT = "output:\n  path: out/results.jsonl\n"
+
+
+def test_a_key_out_dented_to_the_top_level_says_where_it_belongs(offline_job: Job) -> None:
+    lines = validate(
+        offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\nparams: {max_tokens: 5}\n" + OUTPUT
+    )
+    assert lines[0] == "job.yaml:11:1: params: unknown key 'params' (`params` is a key of `model`)"
+    lines = validate(
+        offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\nrequests_per_minute: 5\n" + OUTPUT
+    )
+    assert lines[0].endswith("(`requests_per_minute` is a key of `execution.rate_limits`)")
+
+
+def test_did_you_mean_prefers_the_field_named_by_a_word_of_the_unknown_name(offline_job: Job) -> None:
+    offline_job.write_records([{"review_id": "r1", "product": "kettle", "text": "Boils fast."}])
+    text = HEAD.replace("id: id", "id: review_id").replace("{{ text }}", "{{ review_text }}")
+    lines = validate(offline_job, text + "model:\n  provider: openai\n  name: gpt-4o-mini\n" + OUTPUT)
+    assert lines[0] == (
+        "job.yaml:7:9: prompt.user: the template uses 'review_text', which the record at data.jsonl:1 does not "
+        "have (did you mean 'text'?)"
+    )
+
+
+def test_did_you_mean_for_spec_keys_uses_the_same_ranking(offline_job: Job) -> None:
+    model = "model:\n  provider: openai\n  name: gpt-4o-mini\n  model_params: {max_tokens: 5}\n"
+    lines = validate(offline_job, HEAD + model + OUTPUT)
+    assert lines[0] == "job.yaml:11:3: model.model_params: unknown key 'model_params' (did you mean 'params'?)"
+
+
+def test_an_empty_message_is_refused_at_validate(offline_job: Job) -> None:
+    text = HEAD.replace("  user: 'Review: {{ text }}'\n", '  system: "Be brief."\n  user: ""\n')
+    lines = validate(offline_job, text + "model:\n  provider: openai\n  name: gpt-4o-mini\n" + OUTPUT)
+    assert lines == [
+        "job.yaml:8:9: prompt.user: the message is empty (providers refuse empty messages: write it)",
+        "1 problem in the spec; nothing was sent.",
+    ]
+
+
+def test_a_message_that_renders_empty_for_every_sampled_record_is_refused(offline_job: Job) -> None:
+    offline_job.write_records([{"id": f"r{i}", "text": "  "} for i in range(3)])
+    lines = validate(
+        offline_job,
+        HEAD.replace("'Review: {{ text }}'", "'{{ text }}'")
+        + "model:\n  provider: openai\n  name: gpt-4o-mini\n"
+        + OUTPUT,
+    )
+    assert lines[0] == (
+        "job.yaml:7:9: prompt.user: the message renders empty for each of the first 3 records "
+        "(providers refuse empty messages: check the fields it uses)"
+    )
+
+
+def test_a_message_empty_for_some_records_only_passes_validate(offline_job: Job) -> None:
+    offline_job.write_records([{"id": "r1", "text": ""}, {"id": "r2", "text": "Fine."}])
+    offline_job.spec_path.write_text(
+        HEAD.replace("'Review: {{ text }}'", "'{{ text }}'")
+        + "model:\n  provider: openai\n  name: gpt-4o-mini\n"
+        + OUTPUT
+    )
+    offline_job.cli("validate", "job.yaml")
+
+
+def test_output_include_of_a_field_the_records_lack_is_refused(offline_job: Job) -> None:
+    output = "output:\n  path: out/results.jsonl\n  include: [text, txet, nosuchfield]\n"
+    lines = validate(offline_job, HEAD + "model:\n  provider: openai\n  name: gpt-4o-mini\n" + output)
+    assert lines == [
+        "job.yaml:13:19: output.include[1]: no record among the first 10 has a field 'txet' "
+        "(did you mean 'text'? their fields: id, text)",
+        "job.yaml:13:25: output.include[2]: no record among the first 10 has a field 'nosuchfield' "
+        "(their fields: id, text)",
+        "2 problems in the spec; nothing was sent.",
+    ]

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import difflib
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
 
 from batchspec.errors import Diagnostic, InputError
+from batchspec.providers import RenderedMessage
 from batchspec.render import Renderer, RenderError, RenderLimitError, new_environment, syntax_diagnostic
 from batchspec.sandbox import DROPPED_GLOBALS
 from batchspec.sources import Record, source_for
 from batchspec.spec.model import JobSpec, TemplateSource
+from batchspec.spec.suggest import closest
 
 SAMPLE_RECORDS = 20  # records whose fields are checked against the templates
 REPORTED_DUPLICATES = 10
@@ -64,8 +66,10 @@ def sample_diagnostics(spec: JobSpec) -> list[Diagnostic]:
         return found
     try:
         renderer = Renderer(spec, strict=True)  # a template without variables is rendered here
+        rendered = []
         for position, record in sample:
             renderer.requests(record, where(position))
+            rendered.append(renderer.messages(record, where(position)))
     except RenderError as error:
         source = next((t for t in _templates(spec) if t.key == error.key), None)
         constant = source is not None and error.where == f"{source.file}:{source.line}"  # no variables
@@ -78,6 +82,43 @@ def sample_diagnostics(spec: JobSpec) -> list[Diagnostic]:
         if error.key == "input.id" and spec.locator is not None:  # a plain field name, not a template
             return [spec.locator.diagnostic(("input", "id"), message)]
         return [_at(spec, spec.prompt.messages[-1].content, message)]
+    return _always_empty(spec, rendered) + _unknown_include(spec, [record for _, record in sample])
+
+
+def _always_empty(spec: JobSpec, rendered: list[tuple[RenderedMessage, ...]]) -> list[Diagnostic]:
+    """Messages that are empty for every sampled record: each would be an empty, refused request."""
+    found = []
+    for index, message in enumerate(spec.prompt.messages):
+        source = message.content
+        if not source.text.strip():
+            found.append(_at(spec, source, "the message is empty", "providers refuse empty messages: write it"))
+        elif rendered and all(not texts[index].content.strip() for texts in rendered):
+            found.append(
+                _at(
+                    spec,
+                    source,
+                    f"the message renders empty for each of the first {len(rendered)} records",
+                    "providers refuse empty messages: check the fields it uses",
+                )
+            )
+    return found
+
+
+def _unknown_include(spec: JobSpec, records: list[dict[str, Any]]) -> list[Diagnostic]:
+    """``output.include`` names an input field that none of the sampled records has."""
+    if spec.output.include is None or not records or spec.locator is None:
+        return []
+    fields = sorted({name for record in records for name in record})
+    found = []
+    for index, name in enumerate(spec.output.include):
+        if any(name in record for record in records):
+            continue
+        close = closest(name, fields)
+        hint = f"did you mean '{close}'? " if close else ""
+        message = f"no record among the first {len(records)} has a field '{name}'"
+        found.append(
+            spec.locator.diagnostic(("output", "include", index), message, f"{hint}their fields: {', '.join(fields)}")
+        )
     return found
 
 
@@ -94,8 +135,8 @@ def _missing_variables(spec: JobSpec, sample: list[Record], where: Callable[[int
                 continue
             position, record = lacking
             fields = sorted(record)
-            close = difflib.get_close_matches(name, fields, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"its fields: {', '.join(fields) or 'none'}"
+            close = closest(name, fields)
+            hint = f"did you mean '{close}'?" if close else f"its fields: {', '.join(fields) or 'none'}"
             if name in DROPPED_GLOBALS:
                 hint = f"batchspec templates leave out Jinja's {', '.join(DROPPED_GLOBALS)}"
             place = where(position)

@@ -21,6 +21,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from batchspec.errors import Diagnostic
+from batchspec.spec.suggest import closest
 from batchspec.spec.yamlsrc import Locator, Path
 
 _TYPE_NAMES = {
@@ -110,15 +111,47 @@ def _unknown_keys(error: ValidationError, path: Path, locator: Locator) -> list[
     for key in instance:
         if key in allowed:
             continue
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        close = closest(key, allowed)
+        homes = [home for home in key_homes().get(key, ()) if home != dotted_schema_path(path)]
         if key in ("api_key", "apikey", "key", "token"):
             hint = "keys never go in the spec: set api_key_env to the name of an environment variable"
+        elif homes:  # a key indented to the wrong level
+            hint = f"`{key}` is a key of " + " or ".join(f"`{home}`" for home in homes)
         elif close:
-            hint = f"did you mean '{close[0]}'?"
+            hint = f"did you mean '{close}'?"
         else:
             hint = "allowed here: " + ", ".join(allowed)
         result.append(locator.diagnostic((*path, key), f"unknown key '{key}'", hint, at_key=True))
     return result
+
+
+@cache
+def key_homes() -> dict[str, tuple[str, ...]]:
+    """Each key of the schema → the sections it belongs to (``params`` → ``model``), from the schema."""
+    homes: dict[str, list[str]] = {}
+
+    def walk(node: Any, where: str, refs: tuple[str, ...]) -> None:
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref not in refs:
+            walk(_resolve_ref(node, None), where, (*refs, ref))
+        for key, child in node.get("properties", {}).items():
+            if where and where not in homes.setdefault(key, []):
+                homes[key].append(where)
+            walk(child, f"{where}.{key}" if where else key, refs)
+        for branch in (*node.get("oneOf", ()), *node.get("anyOf", ()), *node.get("allOf", ())):
+            walk(branch, where, refs)
+        walk(node.get("items"), where, refs)
+        walk(node.get("additionalProperties"), f"{where}.MODEL" if where == "pricing" else f"{where}.NAME", refs)
+
+    walk(spec_schema(), "", ())
+    return {key: tuple(places) for key, places in homes.items()}
+
+
+def dotted_schema_path(path: Path) -> str:
+    """A spec path as the sections of ``key_homes`` name it (list indexes left out)."""
+    return ".".join(str(part) for part in path if not isinstance(part, int))
 
 
 def _matching_branch(error: ValidationError) -> list[ValidationError] | None:
@@ -134,7 +167,7 @@ def _matching_branch(error: ValidationError) -> list[ValidationError] | None:
     return None
 
 
-def _resolve_ref(branch: dict[str, Any], error: ValidationError) -> dict[str, Any]:
+def _resolve_ref(branch: dict[str, Any], error: ValidationError | None) -> dict[str, Any]:
     ref = branch.get("$ref")
     if not ref:
         return branch

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from batchspec.errors import Diagnostic, SpecError
+from batchspec.spec.yamlerrors import yaml_diagnostic
 
 Path = tuple[str | int, ...]
 
@@ -96,7 +97,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
             raise SpecError(errors)
         return data, locator
     except yaml.MarkedYAMLError as error:
-        raise SpecError([_yaml_diagnostic(error, file)]) from None
+        raise SpecError([yaml_diagnostic(error, locator.lines, file)]) from None
     except yaml.reader.ReaderError as error:
         message = f"invalid YAML: character {error.character!r} is not allowed in YAML"
         raise SpecError([Diagnostic(file, 1, 1, "", message)]) from None
@@ -163,20 +164,13 @@ class _SpecLoader(yaml.SafeLoader):
         raise SpecError([Diagnostic(self.file, mark.line + 1, mark.column + 1, "", f"invalid YAML: {message}", hint)])
 
 
-def _yaml_diagnostic(error: yaml.MarkedYAMLError, file: str) -> Diagnostic:
-    mark = error.problem_mark or error.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = error.problem or "invalid YAML"
-    hint = error.context or ""
-    if "\t" in problem or "tab" in problem:
-        hint = "YAML indentation must use spaces, not tabs"
-    return Diagnostic(file, line, column, "", f"invalid YAML: {problem}", hint)
-
-
 def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, locator: Locator, errors: list[Diagnostic]) -> Any:
     start = node.start_mark
     locator.values[path] = Position(start.line + 1, start.column + 1)
     if isinstance(node, yaml.MappingNode):
+        if node.flow_style and any(isinstance(key, yaml.MappingNode) for key, _ in node.value):
+            errors.append(_unquoted_template(node, path, locator))
+            return None
         loader.flatten_mapping(node)  # resolves `<<: *anchor` merges
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -206,3 +200,11 @@ def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, locator: Locato
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         locator.block_scalars.add(path)
     return loader.construct_object(node, deep=True)
+
+
+def _unquoted_template(node: yaml.Node, path: Path, locator: Locator) -> Diagnostic:
+    """``user: {{ text }}`` is a YAML mapping whose key is a mapping: say what was meant."""
+    mark = node.start_mark
+    message = "a template that starts with '{{' must be quoted: unquoted, YAML reads it as a mapping"
+    hint = 'write it in quotes ("{{ text }} ...") or on the lines after `key: |`'
+    return Diagnostic(locator.file, mark.line + 1, mark.column + 1, dotted(path), message, hint)
