@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from batchspec import interrupts
 from batchspec.errors import BatchspecError, ExitCode, SpecError
 from batchspec.providers import provider_names
 from batchspec.providers.credentials import redact
@@ -34,6 +35,15 @@ STATE = click.option(
 )
 
 
+def _interrupted() -> int:
+    code = interrupts.interrupted_code()
+    if code == ExitCode.INTERRUPTED:
+        click.echo("interrupted: nothing was sent", err=True)
+    else:
+        click.echo("interrupted: work was sent and may still be in flight; run again to collect it", err=True)
+    return code
+
+
 def report_error(error: BatchspecError) -> None:
     """Print an error to stderr the one way every command does."""
     if isinstance(error, SpecError):
@@ -50,8 +60,7 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
     try:
         code = action()
     except KeyboardInterrupt:
-        click.echo("interrupted: nothing was sent", err=True)
-        code = ExitCode.INTERRUPTED
+        code = _interrupted()
     except BatchspecError as error:
         report_error(error)
         code = error_code(error) if error_code else error.exit_code
@@ -62,7 +71,12 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
         code = 1
     except Exception as error:
         trouble = environment_trouble(error)
-        if trouble is not None:
+        if interrupts.seen:
+            # An interrupt cut something in half (an import, an SQLite call) and this is what it
+            # left: the interrupt is the cause. The state is consistent (every change is a transaction).
+            logging.getLogger("batchspec").debug("after an interrupt", exc_info=True)
+            code = _interrupted()
+        elif trouble is not None:
             # A file, directory or disk the command had to use: name it and say why, like bad input.
             report_error(BatchspecError(trouble))
             code = error_code(BatchspecError(trouble)) if error_code else ExitCode.INVALID

@@ -2,7 +2,8 @@
 
 Templates run in Jinja's immutable sandbox with ``StrictUndefined``: a record's values are data,
 inserted as text and never rendered as templates themselves, and a template cannot reach Python
-internals, files or the environment. A missing variable is an error, never an empty string.
+internals, files or the environment. A missing variable is an error, never an empty string. What
+one render may cost is bounded (``batchspec.sandbox``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jinja2
-import orjson
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from batchspec import exactjson
 from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
+from batchspec.sandbox import BoundedSandbox, RenderLimit, render_bounded
 from batchspec.spec.model import JobSpec, ModelSpec, TemplateSource
 from batchspec.tokens import MESSAGE_OVERHEAD, messages_tokens, text_tokens
 from batchspec.wireid import wire_length
@@ -40,6 +41,19 @@ class RenderError(InputError):
         self.where = where  # the record: file:line
         self.key = key  # the spec key of the template (or setting) that failed, e.g. prompt.user
         self.detail = detail
+
+
+class RenderLimitError(RenderError):
+    """A render went past the sandbox's cost bounds; ``line`` is the template's line (1-based)."""
+
+    def __init__(self, where: str, key: str, detail: str, line: int) -> None:
+        super().__init__(where, key, detail)
+        self.line = line
+
+    @property
+    def problem(self) -> str:
+        """As a record-level error: the data of this record made the template too costly."""
+        return f"{self.key}, line {self.line} of the template: {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +107,14 @@ def empty_message(key: str) -> str:
     return f"{key} rendered empty for this record (an empty field?): providers refuse empty messages"
 
 
-def new_environment() -> ImmutableSandboxedEnvironment:
+def new_environment() -> BoundedSandbox:
     # No loader: templates cannot include or import files.
-    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace: equal requests always give equal bytes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return exactjson.dumps(value, sort_keys=True)
 
 
 def request_hasher(provider: str, model: str) -> Any:
@@ -182,10 +196,12 @@ FastPath = Callable[[Mapping[str, Any]], "list[RenderedRequest] | None"]
 class Renderer:
     """Renders records of one job into requests for each of its models."""
 
-    def __init__(self, spec: JobSpec, *, fast: bool = True) -> None:
+    def __init__(self, spec: JobSpec, *, fast: bool = True, strict: bool = False) -> None:
         """``fast=False``: always the general path (Jinja, a body dict, a JSON encoding), which the
-        fast paths must match byte for byte."""
+        fast paths must match byte for byte. ``strict``: a record whose render goes past the cost
+        bounds raises RenderLimitError (validate) instead of becoming a record-level error (plan)."""
         self.spec = spec
+        self.strict = strict
         env = new_environment()
         self._messages = [_Part.compile(env, m.role, m.cache, m.content) for m in spec.prompt.messages]
         if not fast:
@@ -309,7 +325,7 @@ class Renderer:
         return fast
 
     def _cache_key(self, prefix: Prefix) -> str | None:
-        return f"{self.spec.name}-{prefix.digest[:16]}" if prefix.tokens else None
+        return cache_key(self.spec.name, prefix.digest) if prefix.tokens else None
 
     def record_id(self, record: Mapping[str, Any], where: str) -> str:
         id_field = self.spec.input.id
@@ -348,12 +364,23 @@ class Renderer:
     def general_requests(self, record: Mapping[str, Any], where: str) -> list[RenderedRequest]:
         record_id = self.record_id(record, where)
         custom_id = custom_id_for(record_id)
-        messages = self.messages(record, where)
+        try:
+            messages = self.messages(record, where)
+            problem = next(
+                (
+                    empty_message(p.source.key)
+                    for p, m in zip(self._messages, messages, strict=True)
+                    if _blank(m.content)
+                ),
+                "",
+            )
+        except RenderLimitError as error:
+            if self.strict:
+                raise
+            # Only this record's data is too much for the template: it fails alone, never sent.
+            messages = tuple(RenderedMessage(p.role, "", p.cache) for p in self._messages)
+            problem = error.problem
         prefix = self._constant_prefix or stable_prefix(messages)
-        problem = next(
-            (empty_message(p.source.key) for p, m in zip(self._messages, messages, strict=True) if _blank(m.content)),
-            "",
-        )
         return [
             self.request(model, provider, messages, record_id, custom_id, prefix)._replace(problem=problem)
             for model, provider in self._models
@@ -394,7 +421,9 @@ def _blank(text: str) -> bool:
 
 def _render(template: jinja2.Template, record: Mapping[str, Any], source: TemplateSource, where: str) -> str:
     try:
-        return template.render(record)
+        return render_bounded(template, record)
+    except RenderLimit as error:
+        raise RenderLimitError(where, source.key, str(error), _template_line(error)) from None
     except jinja2.UndefinedError as error:
         fields = ", ".join(sorted(record)) or "none"
         raise RenderError(where, source.key, f"{error.message} (the record's fields: {fields})") from None
@@ -402,3 +431,27 @@ def _render(template: jinja2.Template, record: Mapping[str, Any], source: Templa
         raise RenderError(where, source.key, f"refused by the template sandbox: {error}") from None
     except Exception as error:  # a filter or expression failing on this record's data
         raise RenderError(where, source.key, f"template error: {type(error).__name__}: {error}") from None
+
+
+MAX_CACHE_KEY = 64  # OpenAI refuses a longer prompt_cache_key (providers/rules.py)
+
+
+def cache_key(job: str, prefix_digest: str) -> str:
+    """``<job>-<prefix>``; a job name too long for that keeps its start and a hash of the rest,
+    so two long names that share a start still route apart."""
+    key = f"{job}-{prefix_digest[:16]}"
+    if len(key) <= MAX_CACHE_KEY:
+        return key
+    name_hash = hashlib.sha256(job.encode()).hexdigest()[:8]
+    return f"{job[: MAX_CACHE_KEY - 26]}-{name_hash}-{prefix_digest[:16]}"
+
+
+def _template_line(error: BaseException) -> int:
+    """The template line an error was raised on (Jinja rewrites tracebacks to template lines)."""
+    line = 1
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

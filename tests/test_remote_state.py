@@ -22,7 +22,7 @@ import zstandard
 
 from batchspec.fakeapi import FakeAPI, FakeConfig
 from batchspec.state.remote import RemoteLocation, RemoteState, unlock
-from tests.conftest import Job, reviews, submitted_per_record
+from tests.conftest import BASE_SPEC, Job, merge, reviews, submitted_per_record
 
 moto_server = pytest.importorskip("moto.server")
 
@@ -253,3 +253,14 @@ def test_killed_anywhere_then_a_fresh_runner_finishes_with_nothing_paid_twice(
     assert [row["id"] for row in job.outputs()] == [f"r{i}" for i in range(1, 13)]
     assert max(submitted_per_record(fake_api.ledger).values()) == 1, "a request was submitted twice"
     assert fake_api.ledger.answered_twice() == {}
+
+
+def test_cancel_beside_a_runner_holding_the_lock_cancels_from_the_last_checkpoint(tmp_path: Path, bucket: str) -> None:
+    with FakeAPI(FakeConfig(processing_seconds=60)) as api:
+        spec = merge(BASE_SPEC, {"model": {"base_url": api.openai_base_url}, "state": {"path": f"s3://{bucket}/r.db"}})
+        job = Job(tmp_path, spec).write_records(reviews(4)).write_spec()
+        job.run("--no-wait", expect=75)
+        hold_lock(bucket, "r.db")  # another runner took the job over meanwhile
+        result = job.cli("cancel", "job.yaml")
+        assert "Asked the provider to cancel 1 batch; the run in progress (host runner-7, pid 4242" in result.stdout
+        assert lock_of(bucket, "r.db")["host"] == "runner-7", "the holder's lock is left alone"

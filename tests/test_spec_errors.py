@@ -214,8 +214,9 @@ def test_parameters_the_provider_retired_are_named(offline_job: Job) -> None:
     model = "model:\n  provider: anthropic\n  name: claude-haiku-4-5\n  params: {max_tokens: 5, temperature: 0}\n"
     lines = validate(offline_job, spec_text(model=model))
     assert lines[0].endswith(
-        "job.yaml:12:27: model.params.temperature: anthropic's current API does not take "
-        "'temperature' (remove it, or put it under extra_params to send it anyway)"
+        "job.yaml:12:27: model.params.temperature: anthropic's API (version 2026-10-21, what batchspec's SDK "
+        "sends) refuses 'temperature' at any value (remove it: the provider refuses every request that carries "
+        "it, also through extra_params)"
     )
 
 
@@ -318,7 +319,10 @@ def test_a_template_that_fails_without_any_record_names_its_line(offline_job: Jo
     prompt = "prompt:\n  system: '{{ 1 / 0 }}'\n  user: '{{ text }}'\n"
     offline_job.spec_path.write_text(spec_text(prompt=prompt), "utf-8")
     result = offline_job.cli("validate", "job.yaml", expect=2)
-    assert result.stderr == "error: job.yaml:7: prompt.system: template error: ZeroDivisionError: division by zero\n"
+    assert result.stderr.splitlines() == [
+        "job.yaml:7:11: prompt.system: template error: ZeroDivisionError: division by zero",
+        "1 problem in the spec; nothing was sent.",
+    ]
 
 
 def test_base_urls_that_do_not_parse(offline_job: Job) -> None:

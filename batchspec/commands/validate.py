@@ -12,6 +12,8 @@ from batchspec.spec.model import JobSpec
 
 def validate_command(spec: JobSpec) -> int:
     summary = check_records(spec)
+    for note in spec.notes:
+        print(f"note: {note}", file=sys.stderr)
     if summary.records == 0:
         print(f"warning: {display_path(spec.input.resolved)} holds no records: a run would do nothing", file=sys.stderr)
     models = ", ".join(f"{m.provider} {m.name}" for m in spec.models)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 KNOWN_PARAMS = frozenset(
@@ -33,8 +34,6 @@ class AnthropicProvider:
         max_requests=10_000, max_bytes=256_000_000, hard_max_requests=100_000, hard_max_bytes=256_000_000
     )
     known_params = KNOWN_PARAMS
-    # Sampling parameters the current Messages API (and SDK 2.13) no longer takes.
-    retired_params = frozenset({"temperature", "top_p", "top_k"})
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".json"
@@ -61,7 +60,7 @@ class AnthropicProvider:
         body.update(model.params)
         if model.response_schema is not None:
             given = dict(body.get("output_config") or {})  # e.g. effort: keep it
-            body["output_config"] = {**given, "format": {"type": "json_schema", "schema": dict(model.response_schema)}}
+            body["output_config"] = {**given, "format": translate("anthropic", model.response_schema).body}
         body.update(model.extra_params)
         return body
 

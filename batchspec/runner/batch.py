@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from batchspec import adoption, deadline
+from batchspec import adoption, deadline, interrupts
 from batchspec.crashpoints import crash_point
 from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
@@ -362,6 +362,7 @@ class Engine:
             state_batches.record_upload(self.db, local_key, file_id)
             crash_point("after_upload")
 
+        interrupts.sending()
         try:
             info = client.submit(local_key, payload, len(items), uploaded)
         except ProviderError as error:

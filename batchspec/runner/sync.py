@@ -24,7 +24,7 @@ import orjson
 
 from batchspec.crashpoints import crash_point
 from batchspec.errors import BatchspecError
-from batchspec.interrupts import noted
+from batchspec.interrupts import noted, sending
 from batchspec.outcomes import SUCCEEDED
 from batchspec.providers import get_provider
 from batchspec.providers.base import SyncClient
@@ -270,6 +270,7 @@ class _Worker:
             if self.engine.stopping.is_set():
                 return
             self.engine.meter.in_flight += 1
+            sending()
             sent_at = time.monotonic()
             try:
                 answer = await self.client.send(item.custom_id, body)

@@ -16,10 +16,12 @@ from typing import Any
 import jsonschema
 
 from batchspec.errors import Diagnostic, SpecError
-from batchspec.pricing import price_for
+from batchspec.pricing import nearest_priced, price_for
 from batchspec.pricing.table import Price
 from batchspec.providers import get_provider
+from batchspec.providers.rules import rules_for
 from batchspec.sources import Source, display_path, infer_format, is_inside
+from batchspec.spec import modelrules
 from batchspec.spec.model import (
     CacheSpec,
     ExecutionSpec,
@@ -68,9 +70,13 @@ class Builder:
         self.base = spec_path.parent
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        self.notes: list[Diagnostic] = []  # what batchspec adjusts for a model: `validate` says so once
 
     def error(self, path: tuple[str | int, ...], message: str, hint: str = "", *, at_key: bool = False) -> None:
         self.errors.append(self.locator.diagnostic(path, message, hint, at_key=at_key))
+
+    def note(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        self.notes.append(self.locator.diagnostic(path, message, hint))
 
     def warn(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
         self.warnings.append(self.locator.diagnostic(path, message, hint))
@@ -84,6 +90,8 @@ class Builder:
         name = data["name"]
         state_path, remote_state = self._state(name, state_override)
         input_spec, output, cache = self._input(), self._output(), self._cache()
+        prompt = self._prompt()
+        modelrules.check_prompt(self, prompt, models, cache, "messages" in data["prompt"])
         self._check_output_paths(output, input_spec, state_path, cache)
         if self.confined:
             cache = self._check_confined(state_path if state_override is None else None, cache)
@@ -91,7 +99,7 @@ class Builder:
             name=name,
             spec_path=self.spec_path,
             input=input_spec,
-            prompt=self._prompt(),
+            prompt=prompt,
             models=models,
             output=output,
             state_path=state_path,
@@ -159,6 +167,9 @@ class Builder:
         except LookupError:
             self.error(("input", "encoding"), f"unknown text encoding '{encoding}'", "e.g. utf-8, latin-1, utf-16")
             encoding = "utf-8"
+        delimiter = raw.get("delimiter")
+        if delimiter is not None and fmt not in ("csv", "tsv"):
+            self.error(("input", "delimiter"), f"a delimiter applies to CSV and TSV inputs, not {fmt}", "remove it")
         spec = InputSpec(
             path=path,
             resolved=self._path(path),
@@ -166,6 +177,7 @@ class Builder:
             id=raw.get("id"),
             limit=raw.get("limit"),
             encoding=encoding,
+            delimiter=delimiter,
         )
         source = Source(
             spec.resolved,
@@ -244,15 +256,12 @@ class Builder:
     def _model(self, block: Mapping[str, Any], path: tuple[str | int, ...]) -> ModelSpec:
         provider = get_provider(block["provider"])
         params = dict(block.get("params", {}))
+        modelrules.check_params(self, block, path, provider.wire)
+        refused = rules_for(provider.wire, block["name"]).refused
         for key in params:
-            if key in provider.retired_params:
-                self.error(
-                    (*path, "params", key),
-                    f"{provider.name}'s current API does not take '{key}'",
-                    "remove it, or put it under extra_params to send it anyway",
-                    at_key=True,
-                )
-            elif key not in provider.known_params:
+            if key in refused:
+                continue  # named by check_params
+            if key not in provider.known_params:
                 close = difflib.get_close_matches(key, sorted(provider.known_params), n=1, cutoff=0.6)
                 hint = (
                     f"did you mean '{close[0]}'?"
@@ -293,6 +302,8 @@ class Builder:
                     "response_schema and params.response_format/output_config both ask for structured output",
                     "keep one",
                 )
+            else:
+                modelrules.check_response_schema(self, schema, (*path, "response_schema"), provider.wire)
         return ModelSpec(
             provider=provider.name,
             name=block["name"],
@@ -477,10 +488,12 @@ class Builder:
             if price_for(model.name, overrides) is None:
                 listed = isinstance(self.data["model"], list)
                 path: tuple[str | int, ...] = ("model", i, "name") if listed else ("model", "name")
+                close = nearest_priced(model.name, overrides)
+                did_you_mean = f"did you mean {' or '.join(repr(c) for c in close)}? otherwise " if close else ""
                 self.warn(
                     path,
                     f"no price known for model '{model.name}': costs will be reported as unknown",
-                    "add it under `pricing:` in the spec",
+                    f"{did_you_mean}add it under `pricing:` in the spec",
                 )
 
 

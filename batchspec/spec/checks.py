@@ -14,12 +14,14 @@ import jinja2
 from jinja2 import meta, nodes
 
 from batchspec.errors import Diagnostic, InputError
-from batchspec.render import Renderer, RenderError, new_environment, syntax_diagnostic
+from batchspec.render import Renderer, RenderError, RenderLimitError, new_environment, syntax_diagnostic
+from batchspec.sandbox import DROPPED_GLOBALS
 from batchspec.sources import Record, source_for
 from batchspec.spec.model import JobSpec, TemplateSource
 
 SAMPLE_RECORDS = 20  # records whose fields are checked against the templates
 REPORTED_DUPLICATES = 10
+_LIMIT_HINT = "a prompt needs no more; see 'Templates' in the README for the bounds"
 
 
 def template_diagnostics(spec: JobSpec) -> list[Diagnostic]:
@@ -60,18 +62,22 @@ def sample_diagnostics(spec: JobSpec) -> list[Diagnostic]:
     found = _missing_variables(spec, sample, where)
     if found:
         return found
-    renderer = Renderer(spec)
-    for position, record in sample:
-        try:
+    try:
+        renderer = Renderer(spec, strict=True)  # a template without variables is rendered here
+        for position, record in sample:
             renderer.requests(record, where(position))
-        except RenderError as error:
-            message = f"{error.detail} (the record at {error.where})"
-            source = next((t for t in _templates(spec) if t.key == error.key), None)
-            if source is not None:
-                return [_at(spec, source, message)]
-            if error.key == "input.id" and spec.locator is not None:  # a plain field name, not a template
-                return [spec.locator.diagnostic(("input", "id"), message)]
-            return [_at(spec, spec.prompt.messages[-1].content, message)]
+    except RenderError as error:
+        source = next((t for t in _templates(spec) if t.key == error.key), None)
+        constant = source is not None and error.where == f"{source.file}:{source.line}"  # no variables
+        message = error.detail if constant else f"{error.detail} (the record at {error.where})"
+        if source is not None and isinstance(error, RenderLimitError):
+            line = source.line + error.line - 1
+            return [Diagnostic(source.file, line, source.column, source.key, message, _LIMIT_HINT)]
+        if source is not None:
+            return [_at(spec, source, message)]
+        if error.key == "input.id" and spec.locator is not None:  # a plain field name, not a template
+            return [spec.locator.diagnostic(("input", "id"), message)]
+        return [_at(spec, spec.prompt.messages[-1].content, message)]
     return found
 
 
@@ -90,6 +96,8 @@ def _missing_variables(spec: JobSpec, sample: list[Record], where: Callable[[int
             fields = sorted(record)
             close = difflib.get_close_matches(name, fields, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"its fields: {', '.join(fields) or 'none'}"
+            if name in DROPPED_GLOBALS:
+                hint = f"batchspec templates leave out Jinja's {', '.join(DROPPED_GLOBALS)}"
             place = where(position)
             found.append(
                 _at(

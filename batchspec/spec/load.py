@@ -97,7 +97,9 @@ def _load_spec(
         errors = checks.sample_diagnostics(spec)
         if errors:
             raise SpecError(errors)
-    return dataclasses.replace(spec, warnings=tuple(builder.warnings), fingerprint=_fingerprint(data, spec))
+    return dataclasses.replace(
+        spec, warnings=tuple(builder.warnings), notes=tuple(builder.notes), fingerprint=_fingerprint(data, spec)
+    )
 
 
 def _fingerprint(data: Any, spec: JobSpec) -> str:

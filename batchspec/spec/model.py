@@ -22,6 +22,7 @@ class InputSpec:
     id: str | None  # a field name, a Jinja expression, or None for the default
     limit: int | None = None
     encoding: str = "utf-8"
+    delimiter: str | None = None  # CSV/TSV only; None: ',' for CSV, a tab for TSV
 
     @property
     def id_is_template(self) -> bool:
@@ -136,6 +137,7 @@ class JobSpec:
     description: str = ""
     version: int = 1
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    notes: tuple[Diagnostic, ...] = field(default=(), compare=False)  # adjustments `validate` reports
     fingerprint: str = field(default="", compare=False)  # changes when the spec's content does
     # Where each key was written, for errors found after loading (template, records).
     locator: Locator | None = field(default=None, compare=False, repr=False)

@@ -2,7 +2,8 @@
 
 PyYAML's ``safe_load`` throws line numbers away, so the node tree is walked here instead: values
 are constructed with the safe constructor, and each path gets the position of its key and value.
-Duplicate keys, which YAML forbids but PyYAML silently overwrites, are reported.
+Duplicate keys, which YAML forbids but PyYAML silently overwrites, are reported. Aliases are
+counted as they are composed, so a "billion laughs" spec is refused before it is expanded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import yaml
 from batchspec.errors import Diagnostic, SpecError
 
 Path = tuple[str | int, ...]
+
+# How many values aliases may add to a spec in all. Sharing a params block a few times costs tens;
+# nine levels of nine aliases would cost 387 million (and gigabytes).
+ALIAS_BUDGET = 10_000
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
     """Parse ``text`` into plain Python values plus a ``Locator``; YAML errors become SpecError."""
     locator = Locator(file, text.splitlines())
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _SpecLoader(text, file)
     except yaml.reader.ReaderError as error:  # a character YAML does not allow, found on reading
         line = text.count("\n", 0, error.position) + 1
         column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
@@ -103,6 +108,59 @@ def load_yaml(text: str, file: str) -> tuple[Any, Locator]:
         ) from None
     finally:
         loader.dispose()
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """The safe loader, refusing aliases that would expand past ``ALIAS_BUDGET`` or refer to themselves."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.alias_cost = 0
+        self.sizes: dict[int, int] = {}  # id(node) -> values in it once expanded
+        self.open_anchors: set[str] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            if event.anchor in self.open_anchors:
+                self._refuse(
+                    event,
+                    f"alias *{event.anchor} is used inside the value it names",
+                    "an alias must refer to a finished value",
+                )
+            node = super().compose_node(parent, index)
+            self.alias_cost += self._size(node)
+            if self.alias_cost > ALIAS_BUDGET:
+                message = f"aliases expand the spec past {ALIAS_BUDGET:,} values (at *{event.anchor})"
+                self._refuse(event, message, "write the values out, or share fewer of them with `&anchor`/`*alias`")
+            return node
+        anchor = self.peek_event().anchor
+        if anchor is None:
+            return super().compose_node(parent, index)
+        self.open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.open_anchors.discard(anchor)
+
+    def _size(self, node: yaml.Node) -> int:
+        """The number of values ``node`` stands for, aliases inside it expanded (memoised: it is a DAG)."""
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._size(key) + self._size(value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._size(item) for item in node.value)
+        else:
+            size = 1
+        self.sizes[id(node)] = size
+        return size
+
+    def _refuse(self, event: yaml.Event, message: str, hint: str) -> None:
+        mark = event.start_mark
+        raise SpecError([Diagnostic(self.file, mark.line + 1, mark.column + 1, "", f"invalid YAML: {message}", hint)])
 
 
 def _yaml_diagnostic(error: yaml.MarkedYAMLError, file: str) -> Diagnostic:
