@@ -98,6 +98,7 @@ def test_run_steps_pass_shellcheck(tmp_path: Path) -> None:
 
 
 def test_actions_are_pinned_by_commit_and_no_expression_reaches_a_script() -> None:
+    assert workflow()["defaults"]["run"]["shell"] == "bash"  # bash -eo pipefail, as the Runner below runs it
     for job in workflow()["jobs"].values():
         for step in job["steps"]:
             assert "${{" not in step.get("run", ""), step  # values reach scripts through env only
@@ -513,6 +514,10 @@ def test_only_the_default_branch_runs_and_pull_requests_only_check(tmp_path: Pat
         assert check.succeeded, check.log
         assert "new 2 · changed 0" in check.log and "To send: 2 requests in 1 batch" in check.log
         assert api.ledger.custom_ids_submitted(None) == {}
-    check_job = workflow()["jobs"]["check"]
-    assert "secrets" not in json.dumps(check_job) and check_job["permissions"] == {"contents": "read"}
-    assert workflow()["on" if "on" in workflow() else True]["push"]["branches"] == ["main"]
+    flow = workflow()
+    check_job, run_job = flow["jobs"]["check"], flow["jobs"]["run"]
+    assert "secrets" not in json.dumps(check_job)
+    assert flow["permissions"] == {} and check_job["permissions"] == run_job["permissions"] == {"contents": "read"}
+    assert flow["on" if "on" in flow else True]["push"]["branches"] == ["main"]
+    # Runs of the job queue up; none is cancelled halfway through a submission.
+    assert run_job["concurrency"]["cancel-in-progress"] is False and run_job["concurrency"]["group"]
