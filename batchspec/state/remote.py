@@ -12,7 +12,7 @@ safe across machines:
   newer one.
 
 boto3 is configured the standard AWS way: the credential chain, ``AWS_ENDPOINT_URL_S3`` /
-``AWS_ENDPOINT_URL`` for R2, MinIO or GCS interoperability, ``AWS_REGION``.
+``AWS_ENDPOINT_URL`` for R2, MinIO or GCS interoperability, ``AWS_DEFAULT_REGION`` (boto3 ignores ``AWS_REGION``).
 """
 
 from __future__ import annotations
