@@ -121,9 +121,9 @@ class _SpecLoader(yaml.SafeLoader):
         self.sizes: dict[int, int] = {}  # id(node) -> values in it once expanded
         self.open_anchors: set[str] = set()
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             if event.anchor in self.open_anchors:
                 self._refuse(
                     event,
@@ -131,12 +131,12 @@ class _SpecLoader(yaml.SafeLoader):
                     "an alias must refer to a finished value",
                 )
             node = super().compose_node(parent, index)
-            self.alias_cost += self._size(node)
+            self.alias_cost += self._size(node) if node is not None else 0
             if self.alias_cost > ALIAS_BUDGET:
                 message = f"aliases expand the spec past {ALIAS_BUDGET:,} values (at *{event.anchor})"
                 self._refuse(event, message, "write the values out, or share fewer of them with `&anchor`/`*alias`")
             return node
-        anchor = self.peek_event().anchor
+        anchor = self.peek_event().anchor  # type: ignore[no-untyped-call]
         if anchor is None:
             return super().compose_node(parent, index)
         self.open_anchors.add(anchor)
@@ -161,7 +161,8 @@ class _SpecLoader(yaml.SafeLoader):
 
     def _refuse(self, event: yaml.Event, message: str, hint: str) -> None:
         mark = event.start_mark
-        raise SpecError([Diagnostic(self.file, mark.line + 1, mark.column + 1, "", f"invalid YAML: {message}", hint)])
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SpecError([Diagnostic(self.file, line, column, "", f"invalid YAML: {message}", hint)])
 
 
 def _build(node: yaml.Node, path: Path, loader: yaml.SafeLoader, locator: Locator, errors: list[Diagnostic]) -> Any:
