@@ -9,9 +9,11 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from batchspec import interrupts
 from batchspec.errors import BatchspecError, ExitCode, SpecError
 from batchspec.providers import provider_names
 from batchspec.providers.credentials import redact
@@ -19,12 +21,27 @@ from batchspec.spec.load import load_spec
 from batchspec.spec.model import JobSpec
 from batchspec.version import __version__
 
+if TYPE_CHECKING:
+    from batchspec.plan import Plan
+
+T = TypeVar("T")
+
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 STATE = click.option(
     "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="State file to use instead of the spec's (default .batchspec/<name>.db beside the spec).",
+    type=str,
+    metavar="PATH|s3://BUCKET/KEY",
+    help="State file to use instead of the spec's (default .batchspec/<name>.db beside the spec), or an S3 object.",
 )
+
+
+def _interrupted() -> int:
+    code = interrupts.interrupted_code()
+    if code == ExitCode.INTERRUPTED:
+        click.echo("interrupted: nothing was sent", err=True)
+    else:
+        click.echo("interrupted: work was sent and may still be in flight; run again to collect it", err=True)
+    return code
 
 
 def report_error(error: BatchspecError) -> None:
@@ -43,8 +60,7 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
     try:
         code = action()
     except KeyboardInterrupt:
-        click.echo("interrupted: nothing was sent", err=True)
-        code = ExitCode.INTERRUPTED
+        code = _interrupted()
     except BatchspecError as error:
         report_error(error)
         code = error_code(error) if error_code else error.exit_code
@@ -55,7 +71,12 @@ def run_guarded(action: Callable[[], int], *, error_code: Callable[[BatchspecErr
         code = 1
     except Exception as error:
         trouble = environment_trouble(error)
-        if trouble is not None:
+        if interrupts.seen:
+            # An interrupt cut something in half (an import, an SQLite call) and this is what it
+            # left: the interrupt is the cause. The state is consistent (every change is a transaction).
+            logging.getLogger("batchspec").debug("after an interrupt", exc_info=True)
+            code = _interrupted()
+        elif trouble is not None:
             # A file, directory or disk the command had to use: name it and say why, like bad input.
             report_error(BatchspecError(trouble))
             code = error_code(BatchspecError(trouble)) if error_code else ExitCode.INVALID
@@ -99,7 +120,15 @@ UNTRUSTED = click.option(
 )
 
 
-def load(spec: Path, state: Path | None, *, untrusted: bool = False, reads_input: bool = True) -> JobSpec:
+def read_only(command: Callable[[JobSpec], T], job: JobSpec) -> T:
+    """Run a command that only reads the state: a remote state is downloaded for it (no lock taken)."""
+    from batchspec.state.access import viewing
+
+    with viewing(job) as view:
+        return command(view)
+
+
+def load(spec: Path, state: str | None, *, untrusted: bool = False, reads_input: bool = True) -> JobSpec:
     job = load_spec(spec, state_path=state, untrusted=untrusted, check_input=reads_input)
     for warning in job.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -141,15 +170,31 @@ def init(spec: Path, force: bool) -> None:
     run_guarded(lambda: init_command(spec, force=force))
 
 
+ONLINE = click.option(
+    "--online",
+    is_flag=True,
+    help="Ask each provider whether the spec's models exist (free; needs the API keys).",
+)
+
+
+def _refuse_online_untrusted(online: bool, untrusted: bool, usage: type[click.UsageError] = click.UsageError) -> None:
+    if online and untrusted:
+        raise usage("--online reads API keys from the environment and --untrusted reads none: give one of them")
+
+
 @main.command()
 @SPEC
 @STATE
 @UNTRUSTED
-def validate(spec: Path, state: Path | None, untrusted: bool) -> None:
+@ONLINE
+def validate(spec: Path, state: str | None, untrusted: bool, online: bool) -> None:
     """Check SPEC, its templates and every record id; send nothing."""
     from batchspec.commands.validate import validate_command
 
-    run_guarded(lambda: validate_command(load(spec, state, untrusted=untrusted)))
+    _refuse_online_untrusted(online, untrusted)
+    run_guarded(
+        lambda: validate_command(load(spec, state, untrusted=untrusted), online=online, read_keys=not untrusted)
+    )
 
 
 @main.command()
@@ -170,28 +215,37 @@ def validate(spec: Path, state: Path | None, untrusted: bool) -> None:
 )
 @click.option("--offline", is_flag=True, help="Do not ask the provider for this job's batches the state does not know.")
 @UNTRUSTED
+@ONLINE
 def plan(
     spec: Path,
-    state: Path | None,
+    state: str | None,
     untrusted: bool,
     as_json: bool,
     explain_id: str | None,
     emit_dir: Path | None,
     detailed_exitcode: bool,
     offline: bool,
+    online: bool,
 ) -> None:
     """Show what a run of SPEC would send, in which batches, at what cost."""
     from batchspec.commands.plan import plan_command
 
+    usage = _DetailedUsageError if detailed_exitcode else click.UsageError
     if explain_id is not None and emit_dir is not None:
-        usage = _DetailedUsageError if detailed_exitcode else click.UsageError
         raise usage("--explain shows one record; --emit writes every batch: give one of them")
+    _refuse_online_untrusted(online, untrusted, usage)
 
     def action() -> int:
-        job = load(spec, state, untrusted=untrusted)
-        result = plan_command(
-            job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id, offline=offline or untrusted
-        )
+        def command(job: JobSpec) -> Plan | None:
+            if online:
+                from batchspec.commands.online import check_models_online
+
+                check_models_online(job)
+            return plan_command(
+                job, as_json=as_json, emit_dir=emit_dir, explain_id=explain_id, offline=offline or untrusted
+            )
+
+        result = read_only(command, load(spec, state, untrusted=untrusted))
         if detailed_exitcode and result is not None and result.has_work:
             return ExitCode.INVALID  # terraform's "changes present"
         return ExitCode.OK
@@ -221,7 +275,7 @@ def schema() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(
     spec: Path,
-    state: Path | None,
+    state: str | None,
     no_wait: bool,
     mode: str | None,
     retry_failed: bool,
@@ -240,11 +294,13 @@ def run(
 @SPEC
 @STATE
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(spec: Path, state: Path | None, as_json: bool) -> None:
+def status(spec: Path, state: str | None, as_json: bool) -> None:
     """Show SPEC's batches, record counts, tokens and cost so far."""
     from batchspec.commands.status import status_command
 
-    run_guarded(lambda: status_command(load(spec, state, reads_input=False), as_json=as_json))
+    run_guarded(
+        lambda: read_only(lambda job: status_command(job, as_json=as_json), load(spec, state, reads_input=False))
+    )
 
 
 @main.command()
@@ -255,11 +311,21 @@ def status(spec: Path, state: Path | None, as_json: bool) -> None:
     is_flag=True,
     help="Release batches the provider no longer knows (deleted there): their requests are sent again.",
 )
-def cancel(spec: Path, state: Path | None, forget_missing: bool) -> None:
+def cancel(spec: Path, state: str | None, forget_missing: bool) -> None:
     """Cancel SPEC's in-flight batches; finished results are kept, the rest waits for the next run."""
     from batchspec.commands.cancel import cancel_command
 
     run_guarded(lambda: cancel_command(load(spec, state, reads_input=False), forget_missing=forget_missing))
+
+
+@main.command()
+@SPEC
+@STATE
+def unlock(spec: Path, state: str | None) -> None:
+    """Release SPEC's remote-state lock left by a runner that is gone (before its expiry)."""
+    from batchspec.commands.unlock import unlock_command
+
+    run_guarded(lambda: unlock_command(load(spec, state, reads_input=False)))
 
 
 @main.command("fake-server")
@@ -292,8 +358,13 @@ def fake_server(port: int, config_path: Path | None) -> None:
     help="Also write a self-contained HTML dashboard to this file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report data as JSON.")
-def report(spec: Path, state: Path | None, html_path: Path | None, as_json: bool) -> None:
+def report(spec: Path, state: str | None, html_path: Path | None, as_json: bool) -> None:
     """Totals, cost and savings, error rate by code, and batch latency for SPEC."""
     from batchspec.commands.report import report_command
 
-    run_guarded(lambda: report_command(load(spec, state, reads_input=False), html_path=html_path, as_json=as_json))
+    def action() -> int:
+        return read_only(
+            lambda job: report_command(job, html_path=html_path, as_json=as_json), load(spec, state, reads_input=False)
+        )
+
+    run_guarded(action)

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import orjson
 
+from batchspec import exactjson
 from batchspec.errors import InputError
-from batchspec.plan import open_staging
+from batchspec.plan import check_ids, open_staging
 from batchspec.render import RenderedRequest, Renderer, custom_id_for
 from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
+from batchspec.state.staging import ItemRow, Staging
+
+ID_CHUNK = 5000  # records whose ids are staged at a time
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,32 @@ def explain(spec: JobSpec, wanted: str) -> list[Explanation]:
 
 
 def _find(spec: JobSpec, wanted: str) -> tuple[list[RenderedRequest], str]:
+    """The record's requests and place. Every record's id is checked as ``plan`` checks them, so
+    an input that ``plan`` refuses (duplicate ids) is refused here with the same error."""
     source = source_for(spec)
     renderer = Renderer(spec)
-    for position, record in source.records():
-        where = source.where(position)
-        record_id = renderer.record_id(record, where)
-        if wanted in (record_id, custom_id_for(record_id)):
-            return renderer.requests(record, where), where
-    raise InputError(f"no record with id or custom_id '{wanted}' in {source.display}")
+    found: tuple[list[RenderedRequest], str] | None = None
+    label = spec.models[0].label
+    with Staging(None) as ids:
+        ordinal = 0
+        records = source.records()
+        while chunk := list(islice(records, ID_CHUNK)):
+            rows: list[ItemRow] = []
+            for position, record in chunk:
+                ordinal += 1
+                where = source.where(position)
+                record_id = renderer.record_id(record, where)
+                custom_id = custom_id_for(record_id)
+                if found is None and wanted in (record_id, custom_id):
+                    found = renderer.requests(record, where), where
+                stored_id = record_id if record_id != custom_id else None
+                rows.append((ordinal, label, custom_id, stored_id, "", 0, 0, position, "", 0, None))
+            ids.add(rows)
+        ids.finish()
+        check_ids(spec, ids)
+    if found is None:
+        raise InputError(f"no record with id or custom_id '{wanted}' in {source.display}")
+    return found
 
 
 def _reason(category: str, record: dict[str, Any] | None, max_attempts: int) -> str:
@@ -111,9 +134,9 @@ def json_diff(old: Any, new: Any, path: str) -> list[str]:
         for key in sorted(set(old) | set(new)):
             child = f"{path}.{key}"
             if key not in old:
-                lines.append(f"{child}: added {orjson.dumps(new[key]).decode()}")
+                lines.append(f"{child}: added {exactjson.dumps(new[key]).decode()}")
             elif key not in new:
-                lines.append(f"{child}: removed (was {orjson.dumps(old[key]).decode()})")
+                lines.append(f"{child}: removed (was {exactjson.dumps(old[key]).decode()})")
             else:
                 lines += json_diff(old[key], new[key], child)
         return lines
@@ -122,7 +145,22 @@ def json_diff(old: Any, new: Any, path: str) -> list[str]:
     if old == new:
         return []
     if isinstance(old, str) and isinstance(new, str):
-        diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
-        body = [line for line in diff if not line.startswith(("---", "+++"))]
-        return [f"{path}:"] + [f"    {line}" for line in body]
-    return [f"{path}: {orjson.dumps(old).decode()} → {orjson.dumps(new).decode()}"]
+        return text_diff(old, new, path)
+    return [f"{path}: {exactjson.dumps(old).decode()} → {exactjson.dumps(new).decode()}"]
+
+
+WHITESPACE_SHOWN = str.maketrans({" ": "·", "\t": "→", "\r": "␍", "\n": "⏎"})
+
+
+def text_diff(old: str, new: str, path: str) -> list[str]:
+    """A line diff; when only whitespace changed (a newline a `{% if %}` line left behind), the
+    whitespace is drawn visibly, or the diff would show two identical lines, or nothing."""
+    only_whitespace = old.split() == new.split()
+    if only_whitespace:
+        before = [line.translate(WHITESPACE_SHOWN) for line in old.splitlines(keepends=True)]
+        after = [line.translate(WHITESPACE_SHOWN) for line in new.splitlines(keepends=True)]
+        header = f"{path}: only whitespace changed (shown as · space, → tab, ⏎ line end):"
+    else:
+        before, after, header = old.splitlines(), new.splitlines(), f"{path}:"
+    diff = difflib.unified_diff(before, after, lineterm="", n=1)
+    return [header] + [f"    {line}" for line in diff if not line.startswith(("---", "+++"))]

@@ -18,11 +18,22 @@ import sys
 from types import FrameType
 
 seen = False  # an interrupt reached this process
+sent = False  # this process has sent work to a provider (so an interrupt leaves it in flight)
 
 
 def noted() -> None:
     global seen
     seen = True
+
+
+def sending() -> None:
+    global sent
+    sent = True
+
+
+def interrupted_code() -> int:
+    """What an interrupt ends the command with: 130 before anything was sent, 75 after."""
+    return 75 if sent else 130
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -149,7 +149,7 @@ def build_plan(spec: JobSpec, *, keep_bodies: bool = False) -> Plan:
 def _fill(plan: Plan, spec: JobSpec, staging: Staging, keep_bodies: bool) -> None:
     plan.records = _stage(spec, staging, keep_bodies)
     staging.finish()
-    _check_ids(spec, staging)
+    check_ids(spec, staging)
     counts = list(staging.counts())
     removed = staging.removed()
     counts += [{"model": m, "category": "removed", "requests": n, "bytes": 0, "tokens": 0} for m, n in removed.items()]
@@ -211,7 +211,8 @@ def _rendered_chunks(spec: JobSpec, keep_bodies: bool) -> Iterator[tuple[int, li
         yield ordinal, rows, bodies
 
 
-def _check_ids(spec: JobSpec, staging: Staging) -> None:
+def check_ids(spec: JobSpec, staging: Staging) -> None:
+    """Record ids are unique and map to distinct custom_ids; raises InputError naming them."""
     if not staging.has_duplicate_custom_ids():
         return
     first = spec.models[0].label

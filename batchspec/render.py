@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jinja2
-import orjson
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
 
+from batchspec import exactjson
 from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError
 from batchspec.providers import Provider, RenderedMessage, get_provider
@@ -114,7 +114,7 @@ def new_environment() -> BoundedSandbox:
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace: equal requests always give equal bytes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return exactjson.dumps(value, sort_keys=True)
 
 
 def request_hasher(provider: str, model: str) -> Any:
@@ -325,7 +325,7 @@ class Renderer:
         return fast
 
     def _cache_key(self, prefix: Prefix) -> str | None:
-        return f"{self.spec.name}-{prefix.digest[:16]}" if prefix.tokens else None
+        return cache_key(self.spec.name, prefix.digest) if prefix.tokens else None
 
     def record_id(self, record: Mapping[str, Any], where: str) -> str:
         id_field = self.spec.input.id
@@ -431,6 +431,19 @@ def _render(template: jinja2.Template, record: Mapping[str, Any], source: Templa
         raise RenderError(where, source.key, f"refused by the template sandbox: {error}") from None
     except Exception as error:  # a filter or expression failing on this record's data
         raise RenderError(where, source.key, f"template error: {type(error).__name__}: {error}") from None
+
+
+MAX_CACHE_KEY = 64  # OpenAI refuses a longer prompt_cache_key (providers/rules.py)
+
+
+def cache_key(job: str, prefix_digest: str) -> str:
+    """``<job>-<prefix>``; a job name too long for that keeps its start and a hash of the rest,
+    so two long names that share a start still route apart."""
+    key = f"{job}-{prefix_digest[:16]}"
+    if len(key) <= MAX_CACHE_KEY:
+        return key
+    name_hash = hashlib.sha256(job.encode()).hexdigest()[:8]
+    return f"{job[: MAX_CACHE_KEY - 26]}-{name_hash}-{prefix_digest[:16]}"
 
 
 def _template_line(error: BaseException) -> int:

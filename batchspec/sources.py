@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from itertools import islice
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from batchspec.errors import InputError
+from batchspec.textinput import ENCODING_HINT, delimiter_hint, locate_decode_error
 
 if TYPE_CHECKING:
     from batchspec.spec.model import JobSpec
@@ -34,6 +37,8 @@ FORMATS_BY_SUFFIX = {
 }
 GLOB_CHARS = frozenset("*?[")
 PARQUET_BATCH_ROWS = 4096
+# orjson reads an integer outside 64 bits as a float: a line with one is read again, exactly
+LONG_INTEGER = re.compile(rb"\d{19}")
 
 Record = tuple[int, dict[str, Any]]
 
@@ -59,6 +64,7 @@ class Source:
         display: str,
         base_dir: Path,
         encoding: str = "utf-8",
+        delimiter: str | None = None,
         limit: int | None = None,
         confine: Path | None = None,
     ) -> None:
@@ -68,6 +74,7 @@ class Source:
         self.display = display  # the path as the user wrote it
         self.base_dir = base_dir
         self.encoding = encoding
+        self.delimiter = delimiter  # None: ',' for CSV, a tab for TSV
         self.limit = limit
         self._text_files: list[Path] | None = None
 
@@ -113,7 +120,7 @@ class Source:
     def fingerprint(self) -> str:
         """Changes whenever the input's files do (their paths, sizes and modification times)."""
         files = self.text_files() if self.format == "text" else [self.path]
-        digest = hashlib.sha256(f"{self.format}\0{self.encoding}\0{self.limit}".encode())
+        digest = hashlib.sha256(f"{self.format}\0{self.encoding}\0{self.delimiter}\0{self.limit}".encode())
         for path in files:
             try:
                 stat = path.stat()
@@ -148,6 +155,8 @@ class Source:
                         ) from None
                     detail = f"{error.msg} at column {error.colno}"
                     raise InputError(f"{self.display}:{number}: not valid JSON: {detail}") from None
+                if LONG_INTEGER.search(line):
+                    value = json.loads(line)
                 if not isinstance(value, dict):
                     kind = type(value).__name__ if value is not None else "null"
                     raise InputError(f"{self.display}:{number}: expected a JSON object, got {kind}")
@@ -155,7 +164,7 @@ class Source:
 
     def _csv(self) -> Iterator[Record]:
         csv.field_size_limit(sys.maxsize)
-        delimiter = "\t" if self.format == "tsv" else ","
+        delimiter = self.delimiter or ("\t" if self.format == "tsv" else ",")
         try:
             handle = open(self.path, encoding=self.encoding, newline="")  # noqa: SIM115 (closed below)
         except (OSError, LookupError) as error:
@@ -165,19 +174,28 @@ class Source:
             # of a field that silently swallows what follows it.
             reader = csv.reader(handle, delimiter=delimiter, strict=True)
             try:
-                yield from self._csv_rows(reader)
+                yield from self._csv_rows(reader, delimiter)
             except UnicodeError as error:
-                where = f"{self.display}:{reader.line_num + 1}"
-                raise InputError(f"{where}: not {self.encoding} text ({_unicode_reason(error)})") from None
+                raise self._decode_error(self.path, self.display, error) from None
             except csv.Error as error:
                 raise InputError(f"{self.display}:{reader.line_num}: malformed CSV: {error}") from None
 
-    def _csv_rows(self, reader: Any) -> Iterator[Record]:
+    def _decode_error(self, path: Path, shown: str, error: UnicodeError) -> InputError:
+        """The error naming the line the undecodable byte is really on (see textinput)."""
+        fault = locate_decode_error(path, self.encoding) if isinstance(error, UnicodeDecodeError) else None
+        # without a fault found it is a stream-level error, such as a UTF-16 file without its BOM
+        where, reason = (f"{shown}:{fault.line}", fault.reason) if fault else (f"{shown}:1", _unicode_reason(error))
+        return InputError(f"{where}: not {self.encoding} text ({reason}); {ENCODING_HINT}")
+
+    def _csv_rows(self, reader: Any, delimiter: str) -> Iterator[Record]:
         header = next(reader, None)
         if header is None:
             return
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
+        hint = None if self.delimiter else delimiter_hint(header, delimiter)
+        if hint:
+            raise InputError(f"{self.display}:1: {hint}")
         seen: set[str] = set()
         for name in header:
             if not name.strip():
@@ -202,8 +220,19 @@ class Source:
                     raise InputError(
                         f"{self.display}:{start}: expected {width} fields as in the header, got {len(row)}"
                     )
+                if any("\0" in value for value in row):
+                    self._refuse_nul(start, header, row)
                 yield start, dict(zip(header, row, strict=True))
             start = reader.line_num + 1
+
+    def _refuse_nul(self, line: int, header: list[str], row: list[str]) -> None:
+        """A raw NUL byte is not text: refused here as the JSONL reader refuses it."""
+        for name, value in zip(header, row, strict=True):
+            if "\0" in value:
+                raise InputError(
+                    f"{self.display}:{line}: field '{name}' holds a raw NUL byte (0x00), which is not text; "
+                    "remove it from the file"
+                )
 
     def _parquet(self) -> Iterator[Record]:
         import pyarrow as pa
@@ -236,7 +265,7 @@ class Source:
             try:
                 text = path.read_text(encoding=self.encoding)
             except UnicodeError as error:
-                raise InputError(f"{name}: not {self.encoding} text ({_unicode_reason(error)})") from None
+                raise self._decode_error(path, name, error) from None
             except OSError as error:
                 raise InputError(f"{self._relative(path)}: cannot read: {error.strerror}") from None
             yield index, {"path": name, "name": path.name, "text": text}
@@ -270,6 +299,7 @@ def source_for(spec: JobSpec) -> Source:
         display=display_path(inp.resolved),
         base_dir=spec.base_dir,
         encoding=inp.encoding,
+        delimiter=inp.delimiter,
         limit=inp.limit,
     )
 

@@ -122,3 +122,21 @@ def test_status_shows_each_batchs_tokens_cost_and_savings(job: Job, fake_api: Fa
     assert all(0 < b["cost_usd"] < b["uncached_sync_cost_usd"] for b in batches)
     text = job.cli("status", "job.yaml").stdout
     assert "(uncached sync $" in text and ", saved $" in text
+
+
+def test_a_misspelt_model_is_not_priced_by_prefix_and_validate_names_the_nearest(offline_job: Job) -> None:
+    offline_job.write_spec({"model": {"name": "gpt-4o-mni"}})
+    result = offline_job.cli("validate", "job.yaml")
+    assert (
+        "model.name: no price known for model 'gpt-4o-mni': costs will be reported as unknown (did you mean "
+        "'gpt-4o-mini' or 'gpt-4.1-mini' or 'gpt-5-mini'? otherwise add it under `pricing:` in the spec)"
+    ) in result.stderr
+    assert offline_job.plan_json()["models"][0]["estimated_cost_usd"]["batch"] is None  # not gpt-4o's price
+
+
+def test_a_dated_snapshot_has_its_models_price(offline_job: Job) -> None:
+    offline_job.write_spec({"model": {"name": "gpt-4o-mini-2024-07-18"}})
+    assert "warning" not in offline_job.cli("validate", "job.yaml").stderr
+    snapshot = offline_job.plan_json()["models"][0]["estimated_cost_usd"]
+    offline_job.write_spec({"model": {"name": "gpt-4o-mini"}})
+    assert snapshot == offline_job.plan_json()["models"][0]["estimated_cost_usd"] and snapshot["batch"] > 0

@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from batchspec.fakeapi import FakeAPI, FakeConfig, FaultConfig, Ledger
+from batchspec.providers.structured import translate
 from batchspec.tokens import request_tokens
 
 GPT = "gpt-4o-mini"
@@ -561,6 +562,9 @@ SCHEMA = {
 def test_structured_outputs_validate_against_schema(api: FakeAPI) -> None:
     client = oai(api)
     fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA, "strict": True}}
+    with pytest.raises(openai.BadRequestError, match=r"In context=\(\), 'required' is required to be supplied"):
+        client.chat.completions.create(**chat_body("classify"), response_format=fmt)  # strict needs all required
+    fmt["json_schema"]["strict"] = False
     result = client.chat.completions.create(**chat_body("classify"), response_format=fmt)
     value = json.loads(result.choices[0].message.content or "")
     jsonschema.validate(value, SCHEMA)
@@ -577,10 +581,15 @@ def test_structured_outputs_validate_against_schema(api: FakeAPI) -> None:
     jsonschema.validate(json.loads(call.function.arguments), SCHEMA)
 
     messages = claude(api)
+    with pytest.raises(anthropic.BadRequestError, match="For 'number' type, property 'maximum' is not supported"):
+        messages.messages.create(
+            **message_params("classify"), output_config={"format": {"type": "json_schema", "schema": SCHEMA}}
+        )
+    supported = translate("anthropic", SCHEMA).body["schema"]  # the SDK's transform_schema, as batchspec sends it
     answer = messages.messages.create(
-        **message_params("classify"), output_config={"format": {"type": "json_schema", "schema": SCHEMA}}
+        **message_params("classify"), output_config={"format": {"type": "json_schema", "schema": supported}}
     )
-    jsonschema.validate(json.loads(answer.content[0].text), SCHEMA)
+    jsonschema.validate(json.loads(answer.content[0].text), supported)
     forced = messages.messages.create(
         **message_params("classify"),
         tools=[{"name": "record", "description": "save", "input_schema": SCHEMA}],

@@ -96,6 +96,32 @@ def test_explain_unknown_record(offline_job: Job) -> None:
     assert result.stderr == "error: no record with id or custom_id 'nope' in data.jsonl\n"
 
 
+def test_explain_refuses_duplicate_ids_as_plan_does(offline_job: Job) -> None:
+    offline_job.append_records([{"id": "r3", "text": "again"}])
+    expected = (
+        "error: job.yaml:5:7: input.id: record ids must be unique; duplicates:\n  'r3' at data.jsonl:3, data.jsonl:11\n"
+    )
+    assert offline_job.cli("plan", "job.yaml", expect=2).stderr == expected
+    for wanted in ("r5", "r3"):
+        assert offline_job.cli("plan", "job.yaml", "--explain", wanted, expect=2).stderr == expected
+
+
+def test_explain_shows_a_whitespace_only_change_visibly(job: Job) -> None:
+    job.run()
+    # a `{% if %}` on its own line leaves its newline behind: every record's request changes
+    user = "Review: {{ text }}\n{% if text %}\n{% endif %}Answer\twith one word: positive, negative or neutral."
+    job.write_spec({"prompt": {"user": user}})
+    explained = job.cli("plan", "job.yaml", "--explain", "r3").stdout
+    assert (
+        "    body.messages[1].content: only whitespace changed (shown as · space, → tab, ⏎ line end):\n"
+        "        @@ -1,2 +1,3 @@\n"
+        "         Review:·Review·number·3:·it·works·well·enough.⏎\n"
+        "        -Answer·with·one·word:·positive,·negative·or·neutral.\n"
+        "        +⏎\n"
+        "        +Answer→with·one·word:·positive,·negative·or·neutral.\n"
+    ) in explained
+
+
 def test_work_is_split_by_request_count(offline_job: Job) -> None:
     offline_job.write_spec({"execution": {"max_requests_per_batch": 4}})
     plan = model_plan(offline_job)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import batchspec
 from batchspec.fakeapi import FakeAPI
 from tests.conftest import Job, reviews
 
@@ -189,3 +190,42 @@ def test_a_brief_outage_is_waited_out_without_spending_attempts(job: Job, fake_a
     job.run()
     assert fake_api.config.faults.sync_hang_ups == 0  # every hang-up happened
     assert job.state("SELECT status, attempts, count(*) FROM records GROUP BY 1, 2") == [("done", 1, 10)]
+
+
+def test_a_hung_provider_trips_the_request_timeout_and_the_breaker(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.sync_slow_rate = 1.0  # every answer 3 s late
+    fake_api.config.faults.sync_slow_seconds = 3.0
+    sync(job, concurrency=4, request_timeout="1s", unreachable_after="1s")
+    result = job.run(expect=3)
+    assert (
+        f"openai at {job.spec['model']['base_url']} answered none of several requests in a row "
+        "within 1.0s (execution.request_timeout)"
+    ) in result.stderr
+    assert job.state("SELECT status, attempts, count(*) FROM records GROUP BY 1, 2") == [("pending", 0, 10)]
+    fake_api.config.faults.sync_slow_rate = 0.0
+    job.run()
+    assert job.state("SELECT status, count(*) FROM records GROUP BY 1") == [("done", 10)]
+
+
+def test_one_late_answer_is_a_retryable_timeout(job: Job, fake_api: FakeAPI) -> None:
+    fake_api.config.faults.sync_slow_rate = 0.2  # a fresh draw per attempt: the retry is on time
+    fake_api.config.faults.sync_slow_seconds = 3.0
+    sync(job.write_records(reviews(20)), concurrency=4, request_timeout="1s", max_attempts=3)
+    job.run()
+    attempts = dict(job.state("SELECT attempts, count(*) FROM records WHERE status = 'done' GROUP BY 1"))
+    assert sum(attempts.values()) == 20 and attempts.get(2, 0) >= 1  # the late ones cost an attempt
+    job.write_spec({"execution": {"request_timeout": 0}})
+    result = job.cli("validate", "job.yaml", expect=2)
+    assert "execution.request_timeout" in result.stderr
+
+
+def test_the_request_timeout_defaults_to_15_minutes_for_flex_processing(offline_job: Job) -> None:
+    def timeout() -> float:
+        spec = batchspec.load_spec(offline_job.spec_path)
+        return spec.execution.request_timeout_for(spec.models[0])
+
+    assert timeout() == 120
+    offline_job.write_spec({"model": {"params": {"service_tier": "flex"}}})
+    assert timeout() == 900
+    offline_job.write_spec({"execution": {"request_timeout": "5m"}})
+    assert timeout() == 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -122,7 +123,10 @@ def test_encodings_that_do_not_fit_are_named(offline_job: Job) -> None:
     (offline_job.dir / "data.csv").write_text("id,text\n1,a\n", "utf-8")
     offline_job.write_spec({"input": {"path": "data.csv", "encoding": "utf-16"}})
     result = offline_job.cli("plan", "job.yaml", expect=2)
-    assert result.stderr == "error: data.csv:1: not utf-16 text (UTF-16 stream does not start with BOM)\n"
+    assert result.stderr == (
+        "error: data.csv:1: not utf-16 text (UTF-16 stream does not start with BOM); "
+        "set input.encoding to the file's encoding, e.g. latin-1, cp1252 or utf-16\n"
+    )
     offline_job.write_spec({"input": {"encoding": "rot13"}})
     result = offline_job.cli("validate", "job.yaml", expect=2)
     assert "input.encoding: unknown text encoding 'rot13' (e.g. utf-8, latin-1, utf-16)" in result.stderr
@@ -154,3 +158,83 @@ def test_jsonl_that_is_not_utf8(offline_job: Job) -> None:
     (offline_job.dir / "data.jsonl").write_bytes(b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "caf\xe9"}\n')
     result = offline_job.cli("plan", "job.yaml", expect=2)
     assert result.stderr == "error: data.jsonl:2: not UTF-8 text (byte 0xe9 at column 25); JSON Lines files are UTF-8\n"
+
+
+def test_a_decoding_error_names_the_line_the_byte_is_on(offline_job: Job) -> None:
+    # the text stream decodes kilobytes ahead of the CSV reader: its line number was hundreds short
+    rows = [b'%d,"two\nlines"\n' % i for i in range(1, 200)] + [b"%d,plain\n" % i for i in range(200, 2000)]
+    (offline_job.dir / "data.csv").write_bytes(b"id,text\n" + b"".join(rows) + b"2000,caf\xe9\n2001,more\n")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == (
+        "error: data.csv:2200: not utf-8 text (byte 0xe9 at column 9: invalid continuation byte); "
+        "set input.encoding to the file's encoding, e.g. latin-1, cp1252 or utf-16\n"
+    )
+    offline_job.write_spec({"input": {"encoding": "cp1252"}})
+    assert counts(offline_job) == {"records": 2001, "new": 2001}
+
+
+def test_a_text_file_that_does_not_decode_names_its_line(offline_job: Job) -> None:
+    (offline_job.dir / "docs").mkdir()
+    (offline_job.dir / "docs" / "a.txt").write_bytes(b"fine\nstill fine\nna\xefve\n")
+    offline_job.write_spec({"input": {"path": "docs/*.txt", "id": None}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr.startswith("error: docs/a.txt:3: not utf-8 text (byte 0xef at column 3: ")
+
+
+def test_a_semicolon_csv_is_named_as_such(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text("review_id;product;text\n1;lamp;bright\n2;desk;wobbly\n", "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv", "id": "review_id"}})
+    for command in ("validate", "plan"):
+        result = offline_job.cli(command, "job.yaml", expect=2)
+        assert result.stderr == (
+            "error: data.csv:1: the header is one column, 'review_id;product;text': this looks like a "
+            "semicolon-separated file: set input.delimiter: ';'\n"
+        )
+    offline_job.write_spec({"input": {"delimiter": ";"}})
+    assert counts(offline_job) == {"records": 2, "new": 2}
+    assert "Review: wobbly" in offline_job.cli("plan", "job.yaml", "--explain", "2").stdout
+
+
+def test_a_tab_separated_csv_and_the_delimiter_key(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_text("id\ttext\n1\ta\n", "utf-8")
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert 'this looks like a tab-separated file: set input.delimiter: "\\t"' in result.stderr
+    offline_job.write_spec({"input": {"delimiter": "\t"}})
+    assert counts(offline_job) == {"records": 1, "new": 1}
+    offline_job.write_spec({"input": {"delimiter": ";;"}})
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert "input.delimiter: ';;' is too long (one character, such as ';', '|' or \"\\t\" for a tab)" in result.stderr
+    offline_job.write_spec({"input": {"path": "data.jsonl", "delimiter": ";"}})
+    result = offline_job.cli("validate", "job.yaml", expect=2)
+    assert "input.delimiter: a delimiter applies to CSV and TSV inputs, not jsonl (remove it)" in result.stderr
+
+
+def test_a_nul_byte_in_a_csv_field_is_refused_like_in_jsonl(offline_job: Job) -> None:
+    (offline_job.dir / "data.csv").write_bytes(b'id,text\n1,"two\nlines"\n2,bad\x00byte\n')
+    offline_job.write_spec({"input": {"path": "data.csv"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == (
+        "error: data.csv:4: field 'text' holds a raw NUL byte (0x00), which is not text; remove it from the file\n"
+    )
+    (offline_job.dir / "data.jsonl").write_bytes(b'{"id": "1", "text": "bad\x00byte"}\n')
+    offline_job.write_spec({"input": {"path": "data.jsonl"}})
+    result = offline_job.cli("plan", "job.yaml", expect=2)
+    assert result.stderr == "error: data.jsonl:1: not valid JSON: unexpected control character in string at column 25\n"
+
+
+def test_integers_beyond_64_bits_stay_exact_through_a_run(job: Job) -> None:
+    big = 2**70
+    (job.dir / "data.jsonl").write_text(f'{{"id": {big}, "text": "huge", "n": {big}}}\n{{"id": 5, "n": 1}}\n')
+    job.write_spec({"prompt": {"user": "{{ n }}"}})
+    assert "ok: reviews: 2 records" in job.cli("validate", "job.yaml").stdout
+    job.run()
+    rows = {row["id"]: row for row in job.outputs()}
+    assert rows[str(big)]["n"] == big and rows[str(big)]["text"] == "huge"
+    assert f'"content": "{big}"' in job.cli("plan", "job.yaml", "--explain", str(big)).stdout
+    job.write_spec({"input": {"id": None}, "output": {"path": "out/results.sqlite"}})
+    job.run()
+    db = sqlite3.connect(job.dir / "out" / "results.sqlite")
+    assert db.execute("SELECT n FROM results WHERE input_id = ?", (str(big),)).fetchall() == [(str(big),)]
+    db.close()

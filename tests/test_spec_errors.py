@@ -217,8 +217,9 @@ def test_parameters_the_provider_retired_are_named(offline_job: Job) -> None:
     model = "model:\n  provider: anthropic\n  name: claude-haiku-4-5\n  params: {max_tokens: 5, temperature: 0}\n"
     lines = validate(offline_job, spec_text(model=model))
     assert lines[0].endswith(
-        "job.yaml:12:27: model.params.temperature: anthropic's current API does not take "
-        "'temperature' (remove it, or put it under extra_params to send it anyway)"
+        "job.yaml:12:27: model.params.temperature: anthropic's API (version 2026-10-21, what batchspec's SDK "
+        "sends) refuses 'temperature' at any value (remove it: the provider refuses every request that carries "
+        "it, also through extra_params)"
     )
 
 

@@ -11,10 +11,13 @@ from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries
+from batchspec.state.access import open_locked, viewing
 from batchspec.state.store import StateStore
 
 
 def cancel_command(spec: JobSpec, *, forget_missing: bool = False) -> int:
+    if spec.remote_state is not None:
+        return _cancel_remote(spec, forget_missing)
     store = StateStore.read(spec.state_path, spec.name)
     if store is None:
         print(f"{spec.name}: nothing to cancel (the job has not run)")
@@ -28,6 +31,25 @@ def cancel_command(spec: JobSpec, *, forget_missing: bool = False) -> int:
         return _cancel_and_collect(spec, store, forget_missing)
 
 
+def _cancel_remote(spec: JobSpec, forget_missing: bool) -> int:
+    """A remote state: with the lock, as locally; beside a runner holding it, from its last checkpoint."""
+    try:
+        store = open_locked(spec, create=False)
+    except StateLocked as locked:
+        with viewing(spec) as view:
+            seen = StateStore.read(view.state_path, spec.name)
+            if seen is None:
+                print(f"{spec.name}: nothing to cancel (the job has not run)")
+                return 0
+            with seen:
+                return _cancel_beside_a_run(view, seen, locked.holder)
+    if store is None:
+        print(f"{spec.name}: nothing to cancel (the job has not run)")
+        return 0
+    with store:
+        return _cancel_and_collect(spec, store, forget_missing)
+
+
 def _cancel_and_collect(spec: JobSpec, store: StateStore, forget_missing: bool) -> int:
     progress = Progress()
     run_id = queries.latest_run(store.db) or 0
@@ -38,6 +60,7 @@ def _cancel_and_collect(spec: JobSpec, store: StateStore, forget_missing: bool) 
         engine.close()
         progress.close()
     stale = run_id and source_for(spec).check_exists()  # the input has moved: outputs need it
+    store.checkpoint(force=True)  # what the cancelled batches finished is kept before the outputs change
     if run_id and not stale:
         write_outputs(spec, store, run_id)
     counts = queries.record_counts(store.db, run_id)

@@ -15,6 +15,7 @@ from batchspec.plan import CATEGORIES, ModelPlan, Plan, build_plan, emit
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
 from batchspec.spec.units import format_duration
+from batchspec.state.access import state_label
 
 SHOWN_BATCHES = 5
 
@@ -63,7 +64,7 @@ def _print_provider(seen: Preview) -> None:
 def print_plan(plan: Plan) -> None:
     spec = plan.spec
     print(f"Plan for job {spec.name}: {count(plan.records, 'record')} from {display_path(spec.input.resolved)}")
-    print(f"State: {display_path(spec.state_path)}" + ("" if spec.state_path.exists() else " (not created yet)"))
+    print(f"State: {state_label(spec)}" + ("" if spec.state_path.exists() else " (not created yet)"))
     for model in plan.models:
         print()
         _print_model(model, spec.execution.mode)

@@ -8,13 +8,14 @@ from pathlib import Path
 from batchspec.report import build_report, print_report, write_html
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
+from batchspec.state.access import state_label
 from batchspec.state.store import StateStore
 
 
 def report_command(spec: JobSpec, *, html_path: Path | None, as_json: bool) -> int:
     store = StateStore.read(spec.state_path, spec.name)
     if store is None:
-        print(f"{spec.name}: not run yet (no state at {display_path(spec.state_path)})")
+        print(f"{spec.name}: not run yet (no state at {state_label(spec)})")
         return 0
     with store:
         data = build_report(spec, store)

@@ -9,7 +9,7 @@ from batchspec.fmt import count, usd
 from batchspec.runner import RunOptions, RunSummary, run_job
 from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
-from batchspec.spec.units import format_duration
+from batchspec.spec.units import format_bytes, format_duration
 
 
 def run_command(spec: JobSpec, options: RunOptions, *, as_json: bool) -> int:
@@ -83,6 +83,11 @@ def print_summary(spec: JobSpec, s: RunSummary) -> None:
         f"  wrote {display_path(spec.output.path)} ({count(s.results_written, 'row')}) and "
         f"{display_path(spec.output.errors_path)} ({count(s.errors_written, 'row')})"
     )
+    if spec.remote_state is not None:
+        print(
+            f"  state: {spec.remote_state.url} ({count(s.state_uploads, 'upload')} this run, "
+            f"{format_bytes(s.state_uploaded_bytes)})"
+        )
     if s.batches_in_flight:
         print(
             f"  {count(len(s.batches_in_flight), 'batch')} still in flight ({', '.join(s.batches_in_flight[:5])}): "

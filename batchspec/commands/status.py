@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from batchspec.fmt import count, usd
-from batchspec.sources import display_path
 from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries
+from batchspec.state.access import state_label
 from batchspec.state.store import StateStore
 from batchspec.state.values import json_value
 
@@ -24,7 +24,7 @@ def status_data(spec: JobSpec) -> dict[str, Any] | None:
         run_id = queries.latest_run(store.db)
         return {
             "job": spec.name,
-            "state": str(spec.state_path),
+            "state": state_label(spec),
             "run": run_id,
             "records": queries.record_counts(store.db, run_id),
             "last_run": _last_run(store),
@@ -72,10 +72,10 @@ def status_command(spec: JobSpec, *, as_json: bool) -> int:
         print(json.dumps(data, indent=2))
         return 0
     if data is None:
-        print(f"{spec.name}: not run yet (no state at {display_path(spec.state_path)})")
+        print(f"{spec.name}: not run yet (no state at {state_label(spec)})")
         return 0
     records = data["records"]
-    print(f"Job {spec.name} (state {display_path(spec.state_path)})")
+    print(f"Job {spec.name} (state {state_label(spec)})")
     print(
         f"  requests: {records['done']:,} done · {records['failed']:,} failed for good · "
         f"{records['pending']:,} pending · {records['submitted']:,} in flight"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .anthropic_messages import handle_messages, parse_body
+from .models import anthropic_model
 from .routes import Route, int_param, route
 from .wire import Request, Response, json_response
 
@@ -46,6 +47,7 @@ def results(state: FakeState, req: Request, batch_id: str) -> Response:
 
 
 ROUTES: list[Route] = [
+    route("GET", "/v1/models/{model_id}", anthropic_model),
     route("POST", "/v1/messages", messages),
     route("POST", "/v1/messages/batches", create_batch),
     route("GET", "/v1/messages/batches", list_batches),

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchspec.providers.rules import rules_for
 from batchspec.tokens import request_tokens
 
 from .answers import body_digest
 from .caching import MAX_BREAKPOINTS, count_cache_controls
 from .engine import generate, sync_fault
 from .errors import ANTHROPIC_CREDIT, anthropic_error, anthropic_fault, anthropic_invalid
+from .schema_rules import anthropic_schema_error
 from .wire import JSON, ApiError, Request, Response, anthropic_id, json_response
 
 if TYPE_CHECKING:
@@ -155,6 +157,24 @@ def _schema(body: JSON) -> Any:
     return None
 
 
+def check_family(body: JSON) -> None:
+    """What the model family refuses although the schema allows it (providers/rules.py), per request:
+    a batch errors that request alone."""
+    rules = rules_for("anthropic", body["model"])
+    for key in sorted(rules.refused & set(body)):
+        raise anthropic_invalid(f"{key}: Extra inputs are not permitted")
+    config = body.get("output_config")
+    if isinstance(config, Mapping) and isinstance(config.get("format"), Mapping):
+        problem = anthropic_schema_error(config["format"].get("schema"))
+        if problem is not None:
+            raise anthropic_invalid(problem)
+    messages = body["messages"]
+    if not rules.prefill and messages[-1].get("role") == "assistant":
+        raise anthropic_invalid(
+            "This model does not support assistant message prefill. The conversation must end with a user message."
+        )
+
+
 def check_model(state: FakeState, model: str, tokens: int) -> None:
     known = state.config.known_models
     if known is not None and model not in known:
@@ -171,6 +191,7 @@ def complete(
     """Answer a validated Messages request: the Message, recorded in the ledger as billed."""
     model = body["model"]
     total = request_tokens(body)
+    check_family(body)
     check_model(state, model, total)
     digest = body_digest(body)
     cache = state.cache.anthropic(body, model, state.config.min_cache_tokens)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .models import openai_model
 from .openai_chat import handle_chat, parse_body
 from .routes import Route, int_param, route
 from .wire import Request, Response, json_response
@@ -59,6 +60,7 @@ def chat(state: FakeState, req: Request) -> Response:
 
 
 ROUTES: list[Route] = [
+    route("GET", "/v1/models/{model_id}", openai_model),
     route("POST", "/v1/files", upload_file),
     route("GET", "/v1/files", list_files),
     route("GET", "/v1/files/{file_id}", get_file),

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchspec.providers.rules import rules_for
 from batchspec.tokens import content_texts, output_token_budget, request_tokens
 
 from .answers import body_digest
 from .engine import generate, sync_fault
 from .errors import OPENAI_QUOTA, openai_error, openai_fault
 from .ratelimit import retry_after_headers
+from .schema_rules import openai_schema_error
 from .wire import JSON, ApiError, Request, Response, json_response, openai_id, random_hex
 
 if TYPE_CHECKING:
@@ -160,6 +162,39 @@ def validate_chat(body: JSON) -> None:
     if body.get("stream"):
         raise openai_error(400, "This fake server does not stream; send stream=false.", "stream")
     _validate_response_format(body)
+    _check_family(body)
+
+
+def _check_family(body: JSON) -> None:
+    """What the model family refuses although the schema allows it (providers/rules.py)."""
+    rules = rules_for("openai", body["model"])
+    for old, new in rules.renamed.items():
+        if old in body:
+            raise openai_error(
+                400,
+                f"Unsupported parameter: '{old}' is not supported with this model. Use '{new}' instead.",
+                param=old,
+                code="unsupported_parameter",
+            )
+    for key, default in rules.fixed.items():
+        value = body.get(key)
+        if value is not None and value != default:
+            raise openai_error(
+                400,
+                f"Unsupported value: '{key}' does not support {value} with this model. "
+                f"Only the default ({default}) value is supported.",
+                param=key,
+                code="unsupported_value",
+            )
+    cache_key = body.get("prompt_cache_key")
+    if isinstance(cache_key, str) and rules.max_cache_key is not None and len(cache_key) > rules.max_cache_key:
+        raise openai_error(
+            400,
+            f"Invalid 'prompt_cache_key': string too long. Expected a string with maximum length "
+            f"{rules.max_cache_key}, but got a string with length {len(cache_key)} instead.",
+            param="prompt_cache_key",
+            code="string_above_max_length",
+        )
 
 
 def _validate_response_format(body: JSON) -> None:
@@ -175,6 +210,9 @@ def _validate_response_format(body: JSON) -> None:
             raise _missing("response_format.json_schema")
         if "name" not in spec:
             raise _missing("response_format.json_schema.name")
+        problem = openai_schema_error(spec["name"], spec.get("schema"), spec.get("strict") is True)
+        if problem is not None:
+            raise openai_error(400, problem, param="response_format")
     elif kind == "json_object":
         texts = " ".join(t for m in body["messages"] for t in content_texts(m.get("content"))).lower()
         if "json" not in texts:

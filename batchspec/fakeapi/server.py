@@ -33,8 +33,10 @@ from .wire import ApiError, Request, Response, random_hex
 MAX_BODY = 1024 * 1024 * 1024
 
 
-def provider_of(path: str) -> str:
-    return "anthropic" if path.startswith("/v1/messages") else "openai"
+def provider_of(req: Request) -> str:
+    # /v1/models is both providers' path: the Anthropic SDK is the one sending anthropic-version.
+    models = req.path.startswith("/v1/models") and req.header("anthropic-version")
+    return "anthropic" if req.path.startswith("/v1/messages") or models else "openai"
 
 
 def auth_error(state: FakeState, provider: str, req: Request) -> ApiError | None:
@@ -80,7 +82,7 @@ def _is_download(req: Request) -> bool:
 
 def answer(state: FakeState, req: Request) -> Response:
     """Route one request and turn every failure into the provider's error response."""
-    provider = provider_of(req.path)
+    provider = provider_of(req)
     request_id = "req_" + (random_hex(32) if provider == "openai" else random_hex(24))
     try:
         error = auth_error(state, provider, req)
@@ -185,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             path=req.path,
             query=url.query,
             status=response.status,
-            provider=provider_of(req.path),
+            provider=provider_of(req),
             time=state.clock.now(),
             seconds=round(time.perf_counter() - started, 6),
         )

@@ -7,7 +7,9 @@ never a cost of 0.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -42,16 +44,27 @@ def builtin_prices() -> dict[str, Price]:
     return {name: Price(**fields) for name, fields in json.loads(text)["models"].items()}
 
 
+# A dated snapshot of a model: gpt-4o-mini-2024-07-18 (OpenAI), claude-sonnet-4-5-20250929 (Anthropic).
+_SNAPSHOT = re.compile(r"(.+)-(?:\d{4}-\d{2}-\d{2}|\d{8})")
+
+
 def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of ``model``: an override, the table, or the table's entry for its family
-    (``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``); None when unknown."""
+    """The price of ``model``: an override or the table's, by exact name or as a dated snapshot
+    of a listed name (``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``); None when unknown. Never by
+    prefix alone: ``gpt-4o-mni`` is not ``gpt-4o``."""
+    snapshot = _SNAPSHOT.fullmatch(model)
     for table in (overrides or {}, builtin_prices()):
         if model in table:
             return table[model]
-        family = [name for name in table if model.startswith(name + "-")]
-        if family:
-            return table[max(family, key=len)]
+        if snapshot and snapshot.group(1) in table:
+            return table[snapshot.group(1)]
     return None
+
+
+def nearest_priced(model: str, overrides: Mapping[str, Price] | None = None, n: int = 3) -> list[str]:
+    """The priced model names closest to ``model`` (for "did you mean")."""
+    names = sorted({*builtin_prices(), *(overrides or {})})
+    return difflib.get_close_matches(model, names, n=n, cutoff=0.6)
 
 
 def cost(usage: Usage, price: Price, *, batch: bool, ttl: str = "5m") -> float:

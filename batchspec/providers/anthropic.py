@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 KNOWN_PARAMS = frozenset(
@@ -33,8 +34,6 @@ class AnthropicProvider:
         max_requests=10_000, max_bytes=256_000_000, hard_max_requests=100_000, hard_max_bytes=256_000_000
     )
     known_params = KNOWN_PARAMS
-    # Sampling parameters the current Messages API (and SDK 2.13) no longer takes.
-    retired_params = frozenset({"temperature", "top_p", "top_k"})
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".json"
@@ -61,7 +60,7 @@ class AnthropicProvider:
         body.update(model.params)
         if model.response_schema is not None:
             given = dict(body.get("output_config") or {})  # e.g. effort: keep it
-            body["output_config"] = {**given, "format": {"type": "json_schema", "schema": dict(model.response_schema)}}
+            body["output_config"] = {**given, "format": translate("anthropic", model.response_schema).body}
         body.update(model.extra_params)
         return body
 
@@ -70,10 +69,10 @@ class AnthropicProvider:
 
         return AnthropicBatchClient(model, job, probe=probe)
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         from batchspec.providers.anthropic_sync import AnthropicSyncClient
 
-        return AnthropicSyncClient(model)
+        return AnthropicSyncClient(model, timeout=timeout)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.

@@ -38,7 +38,6 @@ class Provider(Protocol):
     default_api_key_env: str | None
     limits: BatchLimits
     known_params: frozenset[str]
-    retired_params: frozenset[str]  # parameters the provider's current API no longer accepts
     required_params: frozenset[str]
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
@@ -62,7 +61,7 @@ class Provider(Protocol):
         look at the provider) gives up at once instead of retrying, and waits less for answers."""
         ...
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         """An async client for ``model``'s synchronous API (sync mode)."""
         ...
 

@@ -74,8 +74,8 @@ class FakeProvider(OpenAIProvider):
         url = model.base_url or in_process_server().openai_base_url
         return OpenAIBatchClient(model, job, provider="fake", endpoint=CHAT_COMPLETIONS, base_url=url, probe=probe)
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         from batchspec.providers.openai_sync import OpenAISyncClient
 
         url = model.base_url or in_process_server().openai_base_url
-        return OpenAISyncClient(model, provider="fake", base_url=url)
+        return OpenAISyncClient(model, provider="fake", base_url=url, timeout=timeout)

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.rules import apply_renames, rules_for
+from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -55,7 +57,6 @@ class OpenAIProvider:
         max_requests=50_000, max_bytes=100_000_000, hard_max_requests=50_000, hard_max_bytes=200_000_000
     )
     known_params = KNOWN_PARAMS
-    retired_params: frozenset[str] = frozenset()
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
     batch_file_suffix = ".jsonl"
@@ -72,16 +73,9 @@ class OpenAIProvider:
             # Requests sharing a prefix go to the same cache (OpenAI routes by this key).
             body["prompt_cache_key"] = cache_key
         if model.response_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": "output",
-                    "schema": dict(model.response_schema),
-                    "strict": is_strict_compatible(model.response_schema),
-                },
-            }
+            body["response_format"] = translate("openai", model.response_schema).body
         body.update(model.extra_params)
-        return body
+        return apply_renames(body, rules_for(self.wire, model.name))  # max_tokens for reasoning models
 
     def routes_by_cache_key(self, model: ModelSpec) -> bool:
         """OpenAI's own API takes prompt_cache_key; other OpenAI-compatible servers may refuse it."""
@@ -92,10 +86,10 @@ class OpenAIProvider:
 
         return OpenAIBatchClient(model, job, endpoint=CHAT_COMPLETIONS, probe=probe)
 
-    def sync_client(self, model: ModelSpec) -> SyncClient:
+    def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         from batchspec.providers.openai_sync import OpenAISyncClient
 
-        return OpenAISyncClient(model)
+        return OpenAISyncClient(model, timeout=timeout)
 
     def batch_entry(self, custom_id: str, body_json: bytes) -> bytes:
         # custom_id is [A-Za-z0-9_-] only, so it needs no JSON escaping.
@@ -105,17 +99,3 @@ class OpenAIProvider:
         for entry in entries:  # JSON Lines
             out.write(entry)
             out.write(b"\n")
-
-
-def is_strict_compatible(schema: Any) -> bool:
-    """Whether OpenAI's strict structured outputs accept ``schema``: every object closed and
-    listing all its properties as required. Strict mode guarantees the shape, so use it when we can."""
-    if isinstance(schema, list):
-        return all(is_strict_compatible(s) for s in schema)
-    if not isinstance(schema, dict):
-        return True
-    if schema.get("type") == "object" or "properties" in schema:
-        props = schema.get("properties", {})
-        if schema.get("additionalProperties") is not False or set(schema.get("required", [])) != set(props):
-            return False
-    return all(is_strict_compatible(v) for k, v in schema.items() if isinstance(v, (dict, list)))

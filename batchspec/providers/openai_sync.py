@@ -14,8 +14,12 @@ from batchspec.spec.model import ModelSpec
 
 
 class OpenAISyncClient:
-    def __init__(self, model: ModelSpec, *, provider: str = "openai", base_url: str | None = None) -> None:
+    def __init__(
+        self, model: ModelSpec, *, timeout: float, provider: str = "openai", base_url: str | None = None
+    ) -> None:
         self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url, asynchronous=True)
+        self.client = self.client.with_options(timeout=timeout)  # execution.request_timeout
+        self.timeout = timeout
         self._create = self.client.chat.completions.with_raw_response.create
 
     async def send(self, custom_id: str, body: dict[str, Any]) -> SyncAnswer:
@@ -23,7 +27,7 @@ class OpenAISyncClient:
         try:
             raw = await self._create(**known, extra_body=extra or None)
         except (openai.APIError, openai.APIConnectionError) as error:
-            return error_answer(error, custom_id, self.endpoint)
+            return error_answer(error, custom_id, self.endpoint, self.timeout)
         return SyncAnswer(chat_outcome(custom_id, orjson.loads(raw.content)), dict(raw.headers))
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from batchspec.outcomes import ERRORED, Outcome
 from batchspec.providers.classify import is_retryable
 from batchspec.providers.credentials import redact
 from batchspec.providers.sdkcalls import Endpoint, translate
+from batchspec.spec.units import format_duration
 
 RATE_LIMIT_STATUSES = (429, 529)
 
@@ -38,8 +39,17 @@ def split_kwargs(method: Callable[..., Any], body: Mapping[str, Any]) -> tuple[d
     return known, extra
 
 
-def error_answer(error: Exception, custom_id: str, endpoint: Endpoint) -> SyncAnswer:
+def error_answer(error: Exception, custom_id: str, endpoint: Endpoint, timeout: float | None = None) -> SyncAnswer:
     """An SDK exception as an answer: an error outcome, or a reason to pause or to stop."""
+    if isinstance(error, (openai.APITimeoutError, anthropic.APITimeoutError)) and timeout is not None:
+        # a hung provider: retryable, and the breaker (execution.unreachable_after) sees no answer
+        waited = f"within {format_duration(timeout)} (execution.request_timeout)"
+        return SyncAnswer(
+            Outcome(custom_id, ERRORED, error_code="timeout", error_message=f"no answer {waited}", retryable=True),
+            unreachable=ProviderError(
+                f"{endpoint.provider} at {endpoint.where} answered none of several requests in a row {waited}"
+            ),
+        )
     if not isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)):
         # Connection trouble or a timeout: retryable; the engine decides whether it costs an attempt.
         message = redact(str(error)) or type(error).__name__

@@ -20,6 +20,7 @@ from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
 from batchspec.state import batches as state_batches
 from batchspec.state import queries, responses
+from batchspec.state.access import open_locked
 from batchspec.state.records import end_run, merge_plan, retry_failed, set_meta, start_run
 from batchspec.state.store import StateStore
 
@@ -57,6 +58,8 @@ class RunSummary:
     errors_written: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
     exit_code: int = 0
+    state_uploads: int = 0  # remote state: uploads of the state this run (its lock's heartbeats aside)
+    state_uploaded_bytes: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -67,26 +70,34 @@ def run_job(spec: JobSpec, options: RunOptions | None = None) -> RunSummary:
     options = options or RunOptions()
     mode = options.mode or spec.execution.mode
     progress = Progress(quiet=options.quiet)
-    store = StateStore.open(spec.state_path, spec.name)
+    store = open_locked(spec)
+    assert store is not None
+    remote = store.remote
     try:
-        store.lock()
-        fingerprint = spec.fingerprint + source_for(spec).fingerprint()
-        previous = None if options.retry_failed else _settled_run(store, fingerprint)
-        if previous is not None:
-            return _unchanged(spec, store, previous, mode)
-        run_id = start_run(store.db, "run", mode)
-        records, planned = _take_plan(spec, store, run_id, fingerprint, options)
-        done = _execute(spec, store, run_id, mode, progress, options, planned)
-        try:
-            return _finish(spec, store, run_id, mode, records, planned, done)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                "interrupted while writing the outputs; the state holds every answer: run again to write them",
-                ExitCode.IN_FLIGHT,
-            ) from None
+        summary = _run(spec, store, mode, progress, options)
     finally:
         progress.close()
-        store.close()
+        store.close()  # a remote state's last upload, and its lock released
+    if remote is not None:
+        summary.state_uploads, summary.state_uploaded_bytes = remote.uploads, remote.uploaded_bytes
+    return summary
+
+
+def _run(spec: JobSpec, store: StateStore, mode: str, progress: Progress, options: RunOptions) -> RunSummary:
+    fingerprint = spec.fingerprint + source_for(spec).fingerprint()
+    previous = None if options.retry_failed else _settled_run(store, fingerprint)
+    if previous is not None:
+        return _unchanged(spec, store, previous, mode)
+    run_id = start_run(store.db, "run", mode)
+    records, planned = _take_plan(spec, store, run_id, fingerprint, options)
+    done = _execute(spec, store, run_id, mode, progress, options, planned)
+    try:
+        return _finish(spec, store, run_id, mode, records, planned, done)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted while writing the outputs; the state holds every answer: run again to write them",
+            ExitCode.IN_FLIGHT,
+        ) from None
 
 
 def _finish(
@@ -95,6 +106,7 @@ def _finish(
     """Write the outputs from the state and record the run's summary."""
     if spec.cache.responses:
         responses.share_results(store.db, spec.name)
+    store.checkpoint(force=True)  # the answers are durable where the state lives before any output changes
     crash_point("before_sinks")
     written = write_outputs(spec, store, run_id)
     summary = _summarise(spec, store, run_id, mode, records, done.submitted)

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from batchspec import adoption, deadline
+from batchspec import adoption, deadline, interrupts
 from batchspec.crashpoints import crash_point
 from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
@@ -74,7 +74,9 @@ class Engine:
 
     def __post_init__(self) -> None:
         if any(m.provider == "fake" for m in self.spec.models):  # its batches outlive this process
-            fake.keep_batches_in(fake.journal_path(self.spec.state_path))
+            remote = self.spec.remote_state
+            home = remote.location.working_copy(self.spec.base_dir, self.spec.name) if remote else self.spec.state_path
+            fake.keep_batches_in(fake.journal_path(home))
 
     @property
     def tag(self) -> str:
@@ -206,6 +208,7 @@ class Engine:
         first = min(FIRST_POLL_SECONDS, self.spec.execution.poll_interval)
         delay = first
         while not self.stop.is_set():
+            self.store.checkpoint()
             unconfirmed = self.recover_intents() if state_batches.intents(self.db) else 0
             self._check_deadline()
             self.poll_all()
@@ -352,12 +355,14 @@ class Engine:
         payload = batch_payload(provider, entries)
         state_batches.record_intent(self.db, local_key, self.run_id, model.label, model.provider, items, size)
         crash_point("after_intent")
+        self.store.checkpoint(force=True)  # write-ahead: the intent is durable (also remotely) before the call
         client = self.client(model.label)
 
         def uploaded(file_id: str) -> None:
             state_batches.record_upload(self.db, local_key, file_id)
             crash_point("after_upload")
 
+        interrupts.sending()
         try:
             info = client.submit(local_key, payload, len(items), uploaded)
         except ProviderError as error:

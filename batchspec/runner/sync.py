@@ -24,7 +24,7 @@ import orjson
 
 from batchspec.crashpoints import crash_point
 from batchspec.errors import BatchspecError
-from batchspec.interrupts import noted
+from batchspec.interrupts import noted, sending
 from batchspec.outcomes import SUCCEEDED
 from batchspec.providers import get_provider
 from batchspec.providers.base import SyncClient
@@ -145,7 +145,7 @@ class SyncEngine:
                     signal.signal(signum, previous[signum])  # asyncio leaves the OS default behind
 
     async def _model(self, model: ModelSpec) -> None:
-        client = get_provider(model.provider).sync_client(model)
+        client = get_provider(model.provider).sync_client(model, timeout=self.spec.execution.request_timeout_for(model))
         limits = self.spec.execution.rate_limits
         limiter = Limiter(limits.requests_per_minute, limits.tokens_per_minute)
         self.limiters.append(limiter)
@@ -270,6 +270,7 @@ class _Worker:
             if self.engine.stopping.is_set():
                 return
             self.engine.meter.in_flight += 1
+            sending()
             sent_at = time.monotonic()
             try:
                 answer = await self.client.send(item.custom_id, body)
@@ -314,6 +315,7 @@ class _Worker:
                 self.engine.db, self.place, outcome, item.request_hash, self.engine.spec.execution.max_attempts
             )
             crash_point("after_sync_answer")
+            self.engine.store.checkpoint()
             self.engine.submitted += 1
             self.engine.settled(outcome.kind == SUCCEEDED, final)
             if outcome.kind == SUCCEEDED or final or not outcome.retryable:

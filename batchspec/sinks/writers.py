@@ -12,10 +12,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from batchspec import exactjson
 from batchspec.crashpoints import crash_point
 from batchspec.errors import InputError
+from batchspec.exactjson import fits_int64
 from batchspec.sources import display_path
 from batchspec.state.store import is_environmental
 
@@ -47,7 +47,7 @@ def replacing(path: Path) -> Iterator[Path]:
 
 
 def to_json(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return exactjson.dumps(value)
 
 
 def flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +58,8 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
             out.update({f"usage_{k}": v for k, v in value.items()})
         elif isinstance(value, (dict, list)) or key == "parsed":
             out[key] = to_json(value).decode() if value is not None else None
+        elif isinstance(value, int) and not fits_int64(value):
+            out[key] = str(value)  # SQLite integers are 64 bits: the exact digits, as text
         elif isinstance(value, (str, int, float, bool)) or value is None:
             out[key] = value
         else:

@@ -15,11 +15,13 @@ from typing import Any
 
 import jsonschema
 
-from batchspec.errors import Diagnostic
-from batchspec.pricing import price_for
+from batchspec.errors import Diagnostic, SpecError
+from batchspec.pricing import nearest_priced, price_for
 from batchspec.pricing.table import Price
 from batchspec.providers import get_provider
+from batchspec.providers.rules import rules_for
 from batchspec.sources import Source, display_path, infer_format, is_inside
+from batchspec.spec import modelrules
 from batchspec.spec.model import (
     CacheSpec,
     ExecutionSpec,
@@ -30,11 +32,13 @@ from batchspec.spec.model import (
     OutputSpec,
     PromptSpec,
     RateLimits,
+    RemoteStateSpec,
     TemplateSource,
 )
 from batchspec.spec.params import OWN_FIELDS, param_problem
 from batchspec.spec.units import parse_duration, parse_size
 from batchspec.spec.yamlsrc import Locator
+from batchspec.state.remote import RemoteLocation, is_remote
 
 OUTPUT_FORMATS = {
     ".jsonl": "jsonl",
@@ -66,22 +70,28 @@ class Builder:
         self.base = spec_path.parent
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        self.notes: list[Diagnostic] = []  # what batchspec adjusts for a model: `validate` says so once
 
     def error(self, path: tuple[str | int, ...], message: str, hint: str = "", *, at_key: bool = False) -> None:
         self.errors.append(self.locator.diagnostic(path, message, hint, at_key=at_key))
 
+    def note(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        self.notes.append(self.locator.diagnostic(path, message, hint))
+
     def warn(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
         self.warnings.append(self.locator.diagnostic(path, message, hint))
 
-    def build(self, state_override: Path | None) -> JobSpec:
+    def build(self, state_override: Path | str | None) -> JobSpec:
         data = self.data
         models = self._models()
         execution = self._execution(models)
         pricing = {name: Price(**fields) for name, fields in data.get("pricing", {}).items()}
         self._check_prices(models, pricing)
         name = data["name"]
-        state_path = state_override or self._path(data.get("state", {}).get("path", f".batchspec/{name}.db"))
+        state_path, remote_state = self._state(name, state_override)
         input_spec, output, cache = self._input(), self._output(), self._cache()
+        prompt = self._prompt()
+        modelrules.check_prompt(self, prompt, models, cache, "messages" in data["prompt"])
         self._check_output_paths(output, input_spec, state_path, cache)
         if self.confined:
             cache = self._check_confined(state_path if state_override is None else None, cache)
@@ -89,16 +99,39 @@ class Builder:
             name=name,
             spec_path=self.spec_path,
             input=input_spec,
-            prompt=self._prompt(),
+            prompt=prompt,
             models=models,
             output=output,
             state_path=state_path,
+            remote_state=remote_state,
             execution=execution,
             cache=cache,
             pricing=MappingProxyType(pricing),
             description=data.get("description", ""),
             locator=self.locator,
         )
+
+    def _state(self, name: str, override: Path | str | None) -> tuple[Path, RemoteStateSpec | None]:
+        """The state file, and for an ``s3://`` state, where it lives (the path is then its working copy)."""
+        raw = self.data.get("state", {})
+        chosen = override if override is not None else raw.get("path", f".batchspec/{name}.db")
+        if not is_remote(chosen):
+            return (Path(chosen) if override is not None else self._path(str(chosen))), None
+        expiry = self._duration(("state", "lock_expiry"), raw["lock_expiry"]) if "lock_expiry" in raw else 900.0
+        try:
+            location = RemoteLocation.parse(str(chosen))
+        except ValueError as error:
+            if override is not None:
+                raise SpecError([Diagnostic("--state", 0, 0, "", str(error))]) from None
+            self.error(("state", "path"), str(error))
+            return self._path(f".batchspec/{name}.db"), None
+        if self.confined and override is None:
+            self.error(
+                ("state", "path"),
+                "an untrusted spec may not choose a remote state (it would use this machine's credentials)",
+                "the operator passes --state s3://... instead",
+            )
+        return location.working_copy(self.base, name), RemoteStateSpec(location, expiry)
 
     def check_sections(self, broken: set[str]) -> list[TemplateSource]:
         """Semantic checks of the sections that passed the schema, when others did not, so one
@@ -134,6 +167,9 @@ class Builder:
         except LookupError:
             self.error(("input", "encoding"), f"unknown text encoding '{encoding}'", "e.g. utf-8, latin-1, utf-16")
             encoding = "utf-8"
+        delimiter = raw.get("delimiter")
+        if delimiter is not None and fmt not in ("csv", "tsv"):
+            self.error(("input", "delimiter"), f"a delimiter applies to CSV and TSV inputs, not {fmt}", "remove it")
         spec = InputSpec(
             path=path,
             resolved=self._path(path),
@@ -141,6 +177,7 @@ class Builder:
             id=raw.get("id"),
             limit=raw.get("limit"),
             encoding=encoding,
+            delimiter=delimiter,
         )
         source = Source(
             spec.resolved,
@@ -219,15 +256,12 @@ class Builder:
     def _model(self, block: Mapping[str, Any], path: tuple[str | int, ...]) -> ModelSpec:
         provider = get_provider(block["provider"])
         params = dict(block.get("params", {}))
+        modelrules.check_params(self, block, path, provider.wire)
+        refused = rules_for(provider.wire, block["name"]).refused
         for key in params:
-            if key in provider.retired_params:
-                self.error(
-                    (*path, "params", key),
-                    f"{provider.name}'s current API does not take '{key}'",
-                    "remove it, or put it under extra_params to send it anyway",
-                    at_key=True,
-                )
-            elif key not in provider.known_params:
+            if key in refused:
+                continue  # named by check_params
+            if key not in provider.known_params:
                 close = difflib.get_close_matches(key, sorted(provider.known_params), n=1, cutoff=0.6)
                 hint = (
                     f"did you mean '{close[0]}'?"
@@ -268,6 +302,8 @@ class Builder:
                     "response_schema and params.response_format/output_config both ask for structured output",
                     "keep one",
                 )
+            else:
+                modelrules.check_response_schema(self, schema, (*path, "response_schema"), provider.wire)
         return ModelSpec(
             provider=provider.name,
             name=block["name"],
@@ -300,6 +336,8 @@ class Builder:
         rates = raw.get("rate_limits", {})
         poll_interval = self._duration(("execution", "poll_interval"), raw.get("poll_interval", 60))
         unreachable_after = self._duration(("execution", "unreachable_after"), raw.get("unreachable_after", 60))
+        timeout = raw.get("request_timeout")
+        request_timeout = self._duration(("execution", "request_timeout"), timeout) if timeout is not None else None
         return ExecutionSpec(
             mode=raw.get("mode", "batch"),
             max_requests_per_batch=max_requests,
@@ -307,6 +345,7 @@ class Builder:
             max_concurrent_batches=raw.get("max_concurrent_batches", 4),
             poll_interval=poll_interval,
             unreachable_after=unreachable_after,
+            request_timeout=request_timeout,
             max_attempts=raw.get("max_attempts", 3),
             rate_limits=RateLimits(rates.get("requests_per_minute"), rates.get("tokens_per_minute")),
             concurrency=raw.get("concurrency", 32),
@@ -452,10 +491,12 @@ class Builder:
             if price_for(model.name, overrides) is None:
                 listed = isinstance(self.data["model"], list)
                 path: tuple[str | int, ...] = ("model", i, "name") if listed else ("model", "name")
+                close = nearest_priced(model.name, overrides)
+                did_you_mean = f"did you mean {' or '.join(repr(c) for c in close)}? otherwise " if close else ""
                 self.warn(
                     path,
                     f"no price known for model '{model.name}': costs will be reported as unknown",
-                    "add it under `pricing:` in the spec",
+                    f"{did_you_mean}add it under `pricing:` in the spec",
                 )
 
 

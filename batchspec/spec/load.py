@@ -19,6 +19,7 @@ from batchspec.spec.envsubst import UNTRUSTED, substitute
 from batchspec.spec.model import JobSpec
 from batchspec.spec.schema import schema_diagnostics
 from batchspec.spec.yamlsrc import Locator, load_yaml
+from batchspec.state.remote import is_remote
 from batchspec.version import __version__
 
 SUPPORTED_VERSIONS = (1,)
@@ -85,7 +86,9 @@ def _load_spec(
         broken = {str(locator_path[0]) for locator_path in _paths_of(errors, locator)}
         templates = builder.check_sections(broken)
         raise SpecError(errors + builder.errors + checks.syntax_diagnostics(templates))
-    override = Path(state_path).absolute() if state_path is not None else None
+    override: Path | str | None = None
+    if state_path is not None:
+        override = str(state_path) if is_remote(state_path) else Path(state_path).absolute()
     spec = builder.build(override)
     errors = builder.errors + checks.template_diagnostics(spec)
     if errors:
@@ -94,7 +97,9 @@ def _load_spec(
         errors = checks.sample_diagnostics(spec)
         if errors:
             raise SpecError(errors)
-    return dataclasses.replace(spec, warnings=tuple(builder.warnings), fingerprint=_fingerprint(data, spec))
+    return dataclasses.replace(
+        spec, warnings=tuple(builder.warnings), notes=tuple(builder.notes), fingerprint=_fingerprint(data, spec)
+    )
 
 
 def _fingerprint(data: Any, spec: JobSpec) -> str:

@@ -11,6 +11,10 @@ from batchspec.errors import Diagnostic
 from batchspec.pricing.table import Price
 from batchspec.spec.yamlsrc import Locator
 from batchspec.spec.yamlsrc import Path as KeyPath
+from batchspec.state.remote import RemoteLocation
+
+DEFAULT_REQUEST_TIMEOUT = 120.0
+FLEX_REQUEST_TIMEOUT = 900.0  # OpenAI: flex requests may take up to 15 minutes
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class InputSpec:
     id: str | None  # a field name, a Jinja expression, or None for the default
     limit: int | None = None
     encoding: str = "utf-8"
+    delimiter: str | None = None  # CSV/TSV only; None: ',' for CSV, a tab for TSV
 
     @property
     def id_is_template(self) -> bool:
@@ -76,6 +81,7 @@ class ExecutionSpec:
     max_concurrent_batches: int = 4
     poll_interval: float = 60.0
     unreachable_after: float = 60.0  # sync mode: a provider silent this long stops the run
+    request_timeout: float | None = None  # sync mode: seconds one request may wait (see request_timeout_for)
     max_attempts: int = 3
     rate_limits: RateLimits = RateLimits()
     concurrency: int = 32
@@ -83,6 +89,13 @@ class ExecutionSpec:
     # The batch queue's enqueued-token limit: by model name or label ("*" for every model).
     max_enqueued_tokens: Mapping[str, int] = field(default_factory=dict)
     deadline: float | None = None  # seconds from the first submission of the current work
+
+    def request_timeout_for(self, model: ModelSpec) -> float:
+        """The set timeout, else 120 s, or 15 minutes for OpenAI flex processing (slow by design)."""
+        if self.request_timeout is not None:
+            return self.request_timeout
+        flex = {**model.params, **model.extra_params}.get("service_tier") == "flex"
+        return FLEX_REQUEST_TIMEOUT if flex else DEFAULT_REQUEST_TIMEOUT
 
     def enqueued_token_limit(self, model: ModelSpec) -> int | None:
         limits = self.max_enqueued_tokens
@@ -108,6 +121,18 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class RemoteStateSpec:
+    """A state kept in S3: ``JobSpec.state_path`` is then the run's local working copy of it."""
+
+    location: RemoteLocation
+    lock_expiry: float = 900.0  # seconds without a heartbeat before a runner's lock may be taken over
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     spec_path: Path
@@ -117,11 +142,13 @@ class JobSpec:
     output: OutputSpec
     state_path: Path
     execution: ExecutionSpec = ExecutionSpec()
+    remote_state: RemoteStateSpec | None = None
     cache: CacheSpec = CacheSpec()
     pricing: Mapping[str, Price] = field(default_factory=dict)
     description: str = ""
     version: int = 1
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    notes: tuple[Diagnostic, ...] = field(default=(), compare=False)  # adjustments `validate` reports
     fingerprint: str = field(default="", compare=False)  # changes when the spec's content does
     # Where each key was written, for errors found after loading (template, records).
     locator: Locator | None = field(default=None, compare=False, repr=False)

@@ -161,7 +161,7 @@ class _SpecLoader(yaml.SafeLoader):
 
     def _refuse(self, event: yaml.Event, message: str, hint: str) -> None:
         mark = event.start_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
         raise SpecError([Diagnostic(self.file, line, column, "", f"invalid YAML: {message}", hint)])
 
 

@@ -12,15 +12,24 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from batchspec.errors import StateError, StateLocked
 from batchspec.state.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from batchspec.version import __version__
+
+if TYPE_CHECKING:
+    from batchspec.state.remote import RemoteState
+
+# A remote state is uploaded at the moments that matter (before the provider is called, before the
+# outputs are rewritten, at the end) and otherwise at most this often, so a run's upload count
+# grows with its batches and its duration, never with its records or polls.
+CHECKPOINT_SECONDS = 30.0
 
 
 def now() -> str:
@@ -104,6 +113,9 @@ class StateStore:
         self.path = path
         self.job_name = job_name
         self._lock_file: IO[str] | None = None
+        self.remote: RemoteState | None = None  # set when the state lives in S3: this is its working copy
+        self._pushed_changes = 0
+        self._pushed_at = time.monotonic()
 
     @classmethod
     def open(cls, path: Path, job_name: str) -> StateStore:
@@ -125,8 +137,37 @@ class StateStore:
         return cls(_open_checked(path, job_name, readonly=True), path, job_name)
 
     def close(self) -> None:
-        self.unlock()
-        self.db.close()
+        try:
+            if self.remote is not None and self.remote.lost is None:
+                self._push_if_changed()
+        finally:
+            if self.remote is not None:
+                self.remote.release()
+                self.remote = None
+            self.unlock()
+            self.db.close()
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Make the state durable where it lives. A local file already is (every change is a
+        transaction); a remote one is uploaded: at once with ``force`` (the write-ahead points:
+        before the provider is called, before the outputs are rewritten), otherwise when it changed
+        and the last upload is CHECKPOINT_SECONDS old."""
+        if self.remote is None:
+            return
+        if force:
+            if not self._push_if_changed():
+                self.remote.renew()  # nothing new to upload: still prove the lock is ours
+        elif time.monotonic() - self._pushed_at >= CHECKPOINT_SECONDS:
+            self._push_if_changed()
+
+    def _push_if_changed(self) -> bool:
+        assert self.remote is not None
+        changes = self.db.total_changes
+        if changes == self._pushed_changes and self.remote.etag is not None:
+            return False
+        self.remote.push(self.db)
+        self._pushed_changes, self._pushed_at = changes, time.monotonic()
+        return True
 
     def __enter__(self) -> StateStore:
         return self
