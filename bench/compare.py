@@ -44,7 +44,9 @@ def run_reference(api: FakeAPI, data: Path, directory: Path) -> dict[str, float]
     return {"wall": m.seconds, "cpu": m.cpu_seconds, "rss": m.peak_rss_mb, "first": first_created(api, start)}
 
 
-def run_batchspec(api: FakeAPI, data: Path, directory: Path, *, batch_size: int | None = None, name: str = "bench-compare") -> dict[str, float]:
+def run_batchspec(
+    api: FakeAPI, data: Path, directory: Path, *, batch_size: int | None = None, name: str = "bench-compare"
+) -> dict[str, float]:
     shutil.rmtree(directory, ignore_errors=True)
     execution: dict[str, object] = {"poll_interval": POLL_INTERVAL}
     if batch_size:
