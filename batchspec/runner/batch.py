@@ -41,7 +41,7 @@ from batchspec.state.values import number
 from batchspec.wireid import job_tag, wire_id
 
 log = logging.getLogger(__name__)
-FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
+FIRST_POLL_SECONDS = 0.25  # polls start fast and double up to poll_interval: retrieving is free
 POLL_FAILURES_TOLERATED = 5  # consecutive failed polls (or downloads) of one batch before the run stops
 # An unconfirmed submission younger than this (plus time to take in its bytes) may still be being
 # created at the provider: it is looked up again later, not released.
