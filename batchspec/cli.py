@@ -17,12 +17,11 @@ from batchspec import interrupts
 from batchspec.errors import BatchspecError, ExitCode, SpecError
 from batchspec.providers import provider_names
 from batchspec.providers.credentials import redact
-from batchspec.spec.load import load_spec
-from batchspec.spec.model import JobSpec
 from batchspec.version import __version__
 
 if TYPE_CHECKING:
     from batchspec.plan import Plan
+    from batchspec.spec.model import JobSpec
 
 T = TypeVar("T")
 
@@ -129,6 +128,8 @@ def read_only(command: Callable[[JobSpec], T], job: JobSpec) -> T:
 
 
 def load(spec: Path, state: str | None, *, untrusted: bool = False, reads_input: bool = True) -> JobSpec:
+    from batchspec.spec.load import load_spec  # YAML, jsonschema, Jinja: not needed for --help
+
     job = load_spec(spec, state_path=state, untrusted=untrusted, check_input=reads_input)
     for warning in job.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -31,8 +31,10 @@ class AnthropicBatchClient:
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
         return call(self.endpoint, what, fn, retry=retry and self.patient)
 
-    def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
-        requests = orjson.loads(payload)["requests"]
+    def submit(self, local_key: str, payload: BinaryIO, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
+        # The SDK takes the requests as a list and sends them as one JSON body: this payload is
+        # necessarily in memory (Anthropic's limit is 256 MB per batch).
+        requests = orjson.loads(payload.read())["requests"]
         batch = self._call(
             "create the batch", lambda: self.client.messages.batches.create(requests=requests), retry=False
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -109,8 +109,9 @@ class Lookup:
 class BatchClient(Protocol):
     """One provider account and model, as the runner uses it in batch mode."""
 
-    def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
-        """Create a batch from ``payload``; ``on_upload`` records an uploaded file id first."""
+    def submit(self, local_key: str, payload: BinaryIO, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
+        """Create a batch from ``payload`` (a rewound binary file); ``on_upload`` records an uploaded
+        file id first."""
         ...
 
     def find(self, local_key: str, not_before: str, count: int, known: set[str], wire_ids: set[str]) -> Lookup:
@@ -156,8 +157,17 @@ class SyncClient(Protocol):
     async def close(self) -> None: ...
 
 
-def batch_payload(provider: Provider, entries: Iterable[bytes]) -> bytes:
-    """A batch payload in memory (to upload it)."""
-    buffer = io.BytesIO()
-    provider.write_batch_payload(buffer, entries)
-    return buffer.getvalue()
+PAYLOAD_IN_MEMORY = 1 << 20  # a payload larger than this is spooled to disk while it is written
+
+
+def batch_payload(provider: Provider, entries: Iterable[bytes]) -> BinaryIO:
+    """A batch payload in a spooled temporary file, rewound: a 100 MB payload is written to disk
+    as ``entries`` stream and uploaded from there, never held whole. The caller closes it."""
+    spool = tempfile.SpooledTemporaryFile(max_size=PAYLOAD_IN_MEMORY, prefix="batchspec-payload-")  # noqa: SIM115
+    try:
+        provider.write_batch_payload(spool, entries)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool  # type: ignore[return-value]  # a SpooledTemporaryFile is a binary file

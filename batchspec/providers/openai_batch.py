@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -59,7 +59,8 @@ class OpenAIBatchClient:
     def _call(self, what: str, fn: Callable[[], Any], *, retry: bool = True) -> Any:
         return call(self.endpoint, what, fn, retry=retry and self.patient)
 
-    def submit(self, local_key: str, payload: bytes, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
+    def submit(self, local_key: str, payload: BinaryIO, count: int, on_upload: Callable[[str], None]) -> BatchInfo:
+        # Streamed from the spooled file in 64 KiB chunks (httpx rewinds it on a retry).
         upload = self._call(
             "upload the batch file",
             lambda: self.client.files.create(

@@ -3,14 +3,12 @@ SDK exceptions become batchspec errors."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anthropic
-import httpx2
-import openai
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from batchspec.errors import AuthError, ProviderError
@@ -20,19 +18,32 @@ from batchspec.spec.model import ModelSpec
 T = TypeVar("T")
 CONTROL_ATTEMPTS = 4  # for submit/poll/download calls; requests inside batches are retried by the runner
 
-_CONNECTION = (openai.APIConnectionError, anthropic.APIConnectionError)
-_STATUS = (openai.APIStatusError, anthropic.APIStatusError)
+_SDKS = ("openai", "anthropic")
+
+
+# The SDKs take 0.3–1 s each to import, so each is imported only where a client is made. An SDK
+# not imported yet cannot have raised anything: its exception classes are looked up when needed.
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    return tuple(sys.modules[name].APIConnectionError for name in _SDKS if name in sys.modules)
+
+
+def _status_errors() -> tuple[type[BaseException], ...]:
+    return tuple(sys.modules[name].APIStatusError for name in _SDKS if name in sys.modules)
+
+
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    return _connection_errors() + _status_errors()
 
 
 def status_of(error: BaseException) -> int | None:
-    return getattr(error, "status_code", None) if isinstance(error, _STATUS) else None
+    return getattr(error, "status_code", None) if isinstance(error, _status_errors()) else None
 
 
 def is_transient(error: BaseException) -> bool:
     status = status_of(error)
     if status is not None:
         return (status in (408, 409, 429) or status >= 500) and not _is_quota(error)
-    return isinstance(error, _CONNECTION)
+    return isinstance(error, _connection_errors())
 
 
 def _is_quota(error: BaseException) -> bool:
@@ -64,7 +75,7 @@ def call(endpoint: Endpoint, what: str, fn: Callable[[], T], *, retry: bool = Tr
     )
     try:
         return retrying(fn)
-    except (*_CONNECTION, *_STATUS) as error:
+    except _sdk_errors() as error:
         raise translate(error, endpoint, what) from None
 
 
@@ -99,9 +110,11 @@ def _message(error: BaseException) -> str:
 @contextmanager
 def translated(endpoint: Endpoint, what: str) -> Iterator[None]:
     """SDK exceptions raised in the block become batchspec errors (no retry: for streams)."""
+    import httpx2  # the SDKs' HTTP client: loaded with them
+
     try:
         yield
-    except (*_CONNECTION, *_STATUS) as error:
+    except _sdk_errors() as error:
         raise translate(error, endpoint, what) from None
     except httpx2.HTTPError as error:  # the body stream broke after the SDK handed it over
         message = redact(str(error)) or type(error).__name__
@@ -116,6 +129,8 @@ def openai_client(
     """An OpenAI SDK client with its own retries off (ours apply), and how messages name it."""
     url = base_url or model.base_url
     endpoint = Endpoint(provider, url or "api.openai.com", model.api_key_env)
+    import openai
+
     factory = openai.AsyncOpenAI if asynchronous else openai.OpenAI
     key = api_key(provider, model.api_key_env, url)
     return factory(api_key=key, base_url=url, max_retries=0, timeout=600 if asynchronous else 120), endpoint
@@ -124,6 +139,8 @@ def openai_client(
 def anthropic_client(model: ModelSpec, *, asynchronous: bool = False) -> tuple[Any, Endpoint]:
     """An Anthropic SDK client with its own retries off (ours apply), and how messages name it."""
     endpoint = Endpoint("anthropic", model.base_url or "api.anthropic.com", model.api_key_env)
+    import anthropic
+
     factory = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
     key = api_key("anthropic", model.api_key_env, model.base_url)
     return factory(api_key=key, base_url=model.base_url, max_retries=0, timeout=600 if asynchronous else 120), endpoint

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import anthropic
-import openai
 
 from batchspec.errors import AuthError, ProviderError
 from batchspec.outcomes import ERRORED, Outcome
@@ -41,7 +39,7 @@ def split_kwargs(method: Callable[..., Any], body: Mapping[str, Any]) -> tuple[d
 
 def error_answer(error: Exception, custom_id: str, endpoint: Endpoint, timeout: float | None = None) -> SyncAnswer:
     """An SDK exception as an answer: an error outcome, or a reason to pause or to stop."""
-    if isinstance(error, (openai.APITimeoutError, anthropic.APITimeoutError)) and timeout is not None:
+    if isinstance(error, _sdk_classes("APITimeoutError")) and timeout is not None:
         # a hung provider: retryable, and the breaker (execution.unreachable_after) sees no answer
         waited = f"within {format_duration(timeout)} (execution.request_timeout)"
         return SyncAnswer(
@@ -50,7 +48,7 @@ def error_answer(error: Exception, custom_id: str, endpoint: Endpoint, timeout: 
                 f"{endpoint.provider} at {endpoint.where} answered none of several requests in a row {waited}"
             ),
         )
-    if not isinstance(error, (openai.APIStatusError, anthropic.APIStatusError)):
+    if not isinstance(error, _sdk_classes("APIStatusError")):
         # Connection trouble or a timeout: retryable; the engine decides whether it costs an attempt.
         message = redact(str(error)) or type(error).__name__
         return SyncAnswer(
@@ -96,3 +94,8 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+def _sdk_classes(name: str) -> tuple[type[BaseException], ...]:
+    """An exception class of each SDK loaded (one not imported cannot have raised it)."""
+    return tuple(getattr(sys.modules[sdk], name) for sdk in ("openai", "anthropic") if sdk in sys.modules)

@@ -14,8 +14,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import BinaryIO
 
 from batchspec import adoption, deadline, interrupts
 from batchspec.crashpoints import crash_point
@@ -23,7 +25,7 @@ from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
 from batchspec.outcomes import ERRORED, Outcome
 from batchspec.plan import PAYLOAD_WRAPPER, limits_for
-from batchspec.providers import BatchClient, Provider, fake, get_provider
+from batchspec.providers import BatchClient, fake, get_provider
 from batchspec.providers.base import BatchInfo, batch_payload
 from batchspec.runner.finish import Finisher
 from batchspec.runner.gates import HEADROOM, UNEXPLAINED_TOLERATED, Gate, Verdict, judge, queue_note
@@ -39,7 +41,7 @@ from batchspec.state.values import number
 from batchspec.wireid import job_tag, wire_id
 
 log = logging.getLogger(__name__)
-FIRST_POLL_SECONDS = 0.5  # polls start fast and slow down to poll_interval: retrieving is free
+FIRST_POLL_SECONDS = 0.25  # polls start fast and double up to poll_interval: retrieving is free
 POLL_FAILURES_TOLERATED = 5  # consecutive failed polls (or downloads) of one batch before the run stops
 # An unconfirmed submission younger than this (plus time to take in its bytes) may still be being
 # created at the provider: it is looked up again later, not released.
@@ -317,42 +319,47 @@ class Engine:
         room = self._queue_room(model, flying)
         provider = get_provider(model.provider)
         limits = limits_for(self.spec, model)
-        entries: list[bytes] = []
         items: list[tuple[str, str]] = []
         size = PAYLOAD_WRAPPER
         tokens = 0
         once = self.spec.cache.responses
-        for request in sendable(self.db, model.label, self.run_id, limits.max_requests, once=once):
-            wire = wire_id(self.tag, request.custom_id, request.request_hash)
-            entry = provider.batch_entry(wire, request.body)
-            if entries and size + len(entry) + 2 > limits.max_bytes:
-                break
-            if room is not None and tokens + request.input_tokens > room and (entries or flying):
-                break  # the rest waits for queue room (alone, a request goes out even if it is too big)
-            entries.append(entry)
-            items.append((request.custom_id, wire))
-            size += len(entry) + 2
-            tokens += request.input_tokens
-        if not entries:
+
+        def entries() -> Iterator[bytes]:
+            # Consumed by the payload writer as it goes: only one entry is held at a time.
+            nonlocal size, tokens
+            for request in sendable(self.db, model.label, self.run_id, limits.max_requests, once=once):
+                wire = wire_id(self.tag, request.custom_id, request.request_hash)
+                entry = provider.batch_entry(wire, request.body)
+                if items and size + len(entry) + 2 > limits.max_bytes:
+                    return
+                if room is not None and tokens + request.input_tokens > room and (items or flying):
+                    return  # the rest waits for queue room (alone, a request goes out even if it is too big)
+                items.append((request.custom_id, wire))
+                size += len(entry) + 2
+                tokens += request.input_tokens
+                yield entry
+
+        payload = batch_payload(provider, entries())
+        if not items:
+            payload.close()
             if room is not None and self._pending(model.label):
                 limit = self.spec.execution.enqueued_token_limit(model) or 0
                 gate.waiting = queue_note(limit - room, limit)
             return False
         gate.waiting = None
         local_key = f"{self.spec.name}-r{self.run_id}-{uuid.uuid4().hex[:12]}"
-        self._submit(model, provider, local_key, entries, items, size)
+        with payload:
+            self._submit(model, local_key, payload, items, size)
         return True
 
     def _submit(
         self,
         model: ModelSpec,
-        provider: Provider,
         local_key: str,
-        entries: list[bytes],
+        payload: BinaryIO,
         items: list[tuple[str, str]],
         size: int,
     ) -> None:
-        payload = batch_payload(provider, entries)
         state_batches.record_intent(self.db, local_key, self.run_id, model.label, model.provider, items, size)
         crash_point("after_intent")
         self.store.checkpoint(force=True)  # write-ahead: the intent is durable (also remotely) before the call

@@ -157,8 +157,11 @@ def sendable(
         + " ORDER BY r.ordinal LIMIT ?",
         (model, run_id, after_ordinal, limit),
     )
-    for custom_id, request_hash, body, tokens, ordinal in cursor.fetchall():
-        yield Sendable(custom_id, request_hash, bytes(body), tokens, ordinal)
+    try:  # row by row: a batch's bodies (up to 200 MB) are never all in memory at once
+        for custom_id, request_hash, body, tokens, ordinal in cursor:
+            yield Sendable(custom_id, request_hash, bytes(body), tokens, ordinal)
+    finally:
+        cursor.close()
 
 
 def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
