@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import openai
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -96,6 +97,7 @@ def test_plan_estimates_embedding_tokens_and_cost(offline_job: Job) -> None:
     assert (model["estimated_input_tokens"], model["estimated_output_tokens_max"]) == (100, 0)
     assert model["estimated_cost_usd"]["batch"] == pytest.approx(100 * 0.02 / 1e6 * 0.5)
     assert model["estimated_cost_usd"]["sync"] == pytest.approx(100 * 0.02 / 1e6)
+    assert model["limits"]["max_requests"] == 50_000  # OpenAI's embeddings batch limit, one input a request
 
 
 def test_a_too_long_input_is_refused_per_record(job: Job, fake_api: FakeAPI) -> None:
@@ -156,3 +158,18 @@ def test_sqlite_holds_a_float32_blob(job: Job, fake_api: FakeAPI) -> None:
     expected = next(r["embedding"] for r in job.outputs() if r["id"] == row_id)
     assert isinstance(blob, bytes) and len(blob) == 8 * 4
     assert list(struct.unpack("<8f", blob)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_fake_server_speaks_the_embeddings_api_to_the_sdk(fake_api: FakeAPI) -> None:
+    client = openai.OpenAI(base_url=fake_api.openai_base_url, api_key="sk-test")
+    # The SDK asks for base64 by default and decodes it: the shape must be the real one.
+    answer = client.embeddings.create(model="text-embedding-3-large", input=["a cat", "a dog"])
+    assert [len(d.embedding) for d in answer.data] == [3072, 3072]
+    assert answer.usage.prompt_tokens == answer.usage.total_tokens == 4
+    floats = client.embeddings.create(
+        model="text-embedding-3-small", input="a cat", dimensions=4, encoding_format="float"
+    )
+    again = client.embeddings.create(model="text-embedding-3-small", input="a cat", dimensions=4)
+    assert floats.data[0].embedding == pytest.approx(again.data[0].embedding)
+    with pytest.raises(openai.BadRequestError, match="does not support specifying dimensions"):
+        client.embeddings.create(model="text-embedding-ada-002", input="a cat", dimensions=4)
