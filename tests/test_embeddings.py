@@ -120,7 +120,7 @@ def test_csv_output_is_refused_at_validate(offline_job: Job) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"model": {"endpoint": "responses"}}, "endpoint: responses is not supported yet"),
+        ({"model": {"endpoint": "responses"}}, "endpoint: responses answers a prompt; prompt.input is for embeddings"),
         ({"prompt": {"input": None, "user": "{{ text }}"}}, "embeds prompt.input, and this prompt has none"),
         ({"model": {"endpoint": None}}, "is a chat model, but prompt.input is the text to embed"),
         ({"model": {"params": {"temperature": 0}}}, "unknown parameter 'temperature'"),

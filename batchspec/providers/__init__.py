@@ -9,6 +9,7 @@ from batchspec.providers.base import BatchClient, BatchError, BatchInfo, BatchLi
 from batchspec.providers.fake import FakeProvider
 from batchspec.providers.openai import OpenAIProvider
 from batchspec.providers.openai_embeddings import OpenAIEmbeddingsProvider
+from batchspec.providers.openai_responses import OpenAIResponsesProvider
 
 if TYPE_CHECKING:
     from batchspec.spec.model import ModelSpec
@@ -24,13 +25,13 @@ def get_provider(name: str) -> Provider:
     return PROVIDERS[name]
 
 
-_EMBEDDINGS = OpenAIEmbeddingsProvider()
+ENDPOINTS: dict[str, Provider] = {"embeddings": OpenAIEmbeddingsProvider(), "responses": OpenAIResponsesProvider()}
 
 
 def provider_for(model: ModelSpec) -> Provider:
-    """The adapter for ``model``: its provider's, or OpenAI's embeddings one for ``endpoint: embeddings``."""
-    if model.endpoint == "embeddings" and model.provider == "openai":
-        return _EMBEDDINGS
+    """The adapter for ``model``: its provider's, or OpenAI's for ``endpoint: embeddings | responses``."""
+    if model.provider == "openai" and model.endpoint in ENDPOINTS:
+        return ENDPOINTS[model.endpoint]
     return PROVIDERS[model.provider]
 
 

@@ -197,8 +197,11 @@ def parse_line(line: str | bytes) -> Outcome | None:
 def answer_outcome(custom_id: str, body: dict[str, Any]) -> Outcome:
     """A successful answer of any endpoint batchspec sends to (told apart by its shape)."""
     from batchspec.providers.openai_embeddings import embedding_outcome, is_embedding_response
+    from batchspec.providers.openai_responses import is_response, response_outcome
 
-    return embedding_outcome(custom_id, body) if is_embedding_response(body) else chat_outcome(custom_id, body)
+    if is_embedding_response(body):
+        return embedding_outcome(custom_id, body)
+    return response_outcome(custom_id, body) if is_response(body) else chat_outcome(custom_id, body)
 
 
 def chat_outcome(custom_id: str, body: dict[str, Any]) -> Outcome:

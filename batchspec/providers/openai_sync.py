@@ -26,7 +26,8 @@ class OpenAISyncClient:
         self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url, asynchronous=True)
         self.client = self.client.with_options(timeout=timeout)  # execution.request_timeout
         self.timeout = timeout
-        resource = self.client.embeddings if endpoint == "embeddings" else self.client.chat.completions
+        resources = {"embeddings": self.client.embeddings, "responses": self.client.responses}
+        resource: Any = resources.get(endpoint, self.client.chat.completions)
         self._create = resource.with_raw_response.create
         self._signature = resource.create
 

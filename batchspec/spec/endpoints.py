@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from batchspec.providers import Provider, get_provider
-from batchspec.providers.openai_embeddings import OpenAIEmbeddingsProvider
+from batchspec.providers import ENDPOINTS, Provider, get_provider
+from batchspec.providers.rules import rules_for
 from batchspec.spec.model import ModelSpec, OutputSpec, PromptSpec
 
-_EMBEDDINGS = OpenAIEmbeddingsProvider()
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 NO_DIMENSIONS = frozenset({"text-embedding-ada-002"})  # a fixed 1536; OpenAI refuses `dimensions`
 
 
@@ -21,7 +21,7 @@ class Reporter(Protocol):
 
 def provider(name: str, endpoint: str) -> Provider:
     """The adapter whose parameters a model block is checked against."""
-    return _EMBEDDINGS if name == "openai" and endpoint == "embeddings" else get_provider(name)
+    return ENDPOINTS[endpoint] if name == "openai" and endpoint in ENDPOINTS else get_provider(name)
 
 
 def _model_path(report: Reporter, i: int) -> tuple[str | int, ...]:
@@ -40,19 +40,15 @@ def check(report: Reporter, prompt: PromptSpec, models: tuple[ModelSpec, ...], o
                     "set endpoint: embeddings on every model, or write the prompt as user/messages",
                 )
             continue
-        if model.endpoint == "responses":
-            report.error(
-                (*path, "endpoint"),
-                "endpoint: responses is not supported yet",
-                "use endpoint: chat (the default) or embeddings",
-            )
-            continue
         if model.provider != "openai":
             report.error(
                 (*path, "endpoint"),
                 f"endpoint: {model.endpoint} is an OpenAI API; {model.provider} models take only chat",
                 "remove endpoint, or use provider: openai (with base_url for the fake or a compatible server)",
             )
+            continue
+        if model.endpoint == "responses":
+            _check_responses(report, model, path, prompt)
             continue
         if not prompt.embed:
             report.error(
@@ -81,3 +77,30 @@ def check(report: Reporter, prompt: PromptSpec, models: tuple[ModelSpec, ...], o
             "write .jsonl (a JSON array), .parquet (list<float32>) or .sqlite (a float32 BLOB)",
         )
     return not prompt.embed
+
+
+def _check_responses(report: Reporter, model: ModelSpec, path: tuple[str | int, ...], prompt: PromptSpec) -> None:
+    """What the Responses API refuses of this model: reasoning on a model that does not reason."""
+    if prompt.embed:
+        report.error(
+            (*path, "endpoint"),
+            "endpoint: responses answers a prompt; prompt.input is for embeddings",
+            "write the prompt as user/messages",
+        )
+    given = {**model.params, **model.extra_params}
+    reasoning = given.get("reasoning")
+    if reasoning is None:
+        return
+    section = "params" if "reasoning" in model.params else "extra_params"
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
+    if "reasoning" not in rules_for("openai", model.name).family:
+        report.error(
+            (*path, section, "reasoning"),
+            f"{model.name} is not a reasoning model: OpenAI refuses reasoning.effort for it",
+            "remove reasoning, or use a gpt-5 / o-series model",
+        )
+    elif not isinstance(reasoning, dict) or (effort is not None and effort not in EFFORTS):
+        report.error(
+            (*path, section, "reasoning"),
+            f"reasoning must be {{effort: {' | '.join(EFFORTS)}}}, not {reasoning!r}",
+        )
