@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from batchspec.errors import ProviderError
-from batchspec.providers import BatchClient, BatchInfo, get_provider
+from batchspec.providers import BatchClient, BatchInfo, get_provider, provider_for
 from batchspec.spec.model import JobSpec, ModelSpec
 from batchspec.state.records import Request, requests_of
 from batchspec.state.staging import Staging
@@ -100,7 +100,7 @@ def preview(spec: JobSpec, staging: Staging) -> Preview:
     for account, models in accounts(spec).items():
         since = number(staging.state_meta(mark_key(account)), f"table meta, {mark_key(account)}") or 0.0
         try:
-            client = get_provider(models[0].provider).batch_client(models[0], spec.name, probe=True)
+            client = provider_for(models[0]).batch_client(models[0], spec.name, probe=True)
             try:
                 found = scan(client, spec.name, job_tag(spec.name), since, known, lookup)
             finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 from batchspec.errors import InputError
 from batchspec.pricing import Usage, cost, expected_usage, price_for, uncached_sync_cost
-from batchspec.providers import BatchLimits, get_provider
+from batchspec.providers import BatchLimits, provider_for
 from batchspec.render import Renderer
 from batchspec.sources import source_for
 from batchspec.spec.checks import duplicate_message
@@ -124,7 +124,7 @@ class Plan:
 
 
 def limits_for(spec: JobSpec, model: ModelSpec) -> BatchLimits:
-    default = get_provider(model.provider).limits
+    default = provider_for(model).limits
     return BatchLimits(
         max_requests=spec.execution.max_requests_per_batch or default.max_requests,
         max_bytes=spec.execution.max_bytes_per_batch or default.max_bytes,
@@ -237,7 +237,8 @@ def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[
         if row["category"] in SEND_CATEGORIES:
             result.send_bytes += row["bytes"]
             result.send_input_tokens += row["tokens"]
-    result.output_budget = output_token_budget(model.params)
+    # Embeddings produce no output tokens (a vector, billed on input only).
+    result.output_budget = 0 if model.endpoint == "embeddings" else output_token_budget(model.params)
     try:
         result.batches = list(split_batches(staging.send_sizes(model.label), result.limits))
     except OversizedRequest as error:
@@ -250,7 +251,7 @@ def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[
         result.send_input_tokens,
         result.output_tokens or 0,
         staging.prefixes(model.label),
-        wire=get_provider(model.provider).wire,
+        wire=provider_for(model).wire,
         prompt_caching=spec.cache.prompt_caching,
         batches=len(result.batches),
     )
@@ -293,7 +294,7 @@ def emit(plan: Plan, directory: Path) -> list[Path]:
     written = []
     tag = job_tag(plan.spec.name)
     for model_plan in plan.models:
-        provider = get_provider(model_plan.model.provider)
+        provider = provider_for(model_plan.model)
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_plan.model.label)
         requests = plan.staging.send_bodies(model_plan.model.label)
         for n, batch in enumerate(model_plan.batches, 1):  # the split the plan shows, so they agree

@@ -22,7 +22,8 @@ from jinja2.exceptions import SecurityError
 from batchspec import exactjson
 from batchspec.compiled import BodyTemplate, Part, render_simple, simple_parts
 from batchspec.errors import Diagnostic, InputError, SpecError
-from batchspec.providers import Provider, RenderedMessage, get_provider
+from batchspec.providers import Provider, RenderedMessage, provider_for
+from batchspec.providers.openai_embeddings import MAX_INPUT_TOKENS as MAX_EMBEDDING_TOKENS
 from batchspec.sandbox import BoundedSandbox, RenderLimit, render_bounded
 from batchspec.spec.model import JobSpec, ModelSpec, TemplateSource
 from batchspec.tokens import MESSAGE_OVERHEAD, messages_tokens, text_tokens
@@ -117,10 +118,13 @@ def canonical_json(value: Any) -> bytes:
     return exactjson.dumps(value, sort_keys=True)
 
 
-def request_hasher(provider: str, model: str) -> Any:
-    """A sha256 already fed the version, provider and model: copy it, add the body."""
+def request_hasher(provider: str, model: str, endpoint: str = "chat") -> Any:
+    """A sha256 already fed the version, provider, model and (other than chat) endpoint: copy it,
+    add the body. Chat hashes stay as they were, so existing states keep their answers."""
     digest = hashlib.sha256(HASH_VERSION)
     digest.update(b"\0" + provider.encode() + b"\0" + model.encode() + b"\0")
+    if endpoint != "chat":
+        digest.update(endpoint.encode() + b"\0")
     return digest
 
 
@@ -206,13 +210,16 @@ class Renderer:
         self._messages = [_Part.compile(env, m.role, m.cache, m.content) for m in spec.prompt.messages]
         if not fast:
             self._messages = [dataclasses.replace(p, simple=None) for p in self._messages]
-        self._models: list[tuple[ModelSpec, Provider]] = [(m, get_provider(m.provider)) for m in spec.models]
+        self._models: list[tuple[ModelSpec, Provider]] = [(m, provider_for(m)) for m in spec.models]
         # A prefix made of templates without variables is the same for every record: hash it once.
         head = [p.constant for p in self._messages[: prefix_end(self._messages) + 1]]
         constant = tuple(m for m in head if m is not None)
         self._constant_prefix = stable_prefix(constant) if len(constant) == len(head) and fast else None
         self._bodies = {m.label: self._body_template(m, p) for m, p in self._models}
-        self._hashers = {m.label: request_hasher(p.name, m.name) for m, p in self._models}
+        self._hashers = {m.label: request_hasher(p.name, m.name, m.endpoint) for m, p in self._models}
+        # Embeddings: the input's tokens alone (no message framing), refused over the model's limit.
+        self._embed = spec.prompt.embed
+        self._framing = messages_tokens((RenderedMessage("user", ""),), "openai") if self._embed else 0
         # An entry is the body wrapped with the custom_id: its size without building it.
         self._entry_overhead = {m.label: len(p.batch_entry("", b"")) for m, p in self._models}
         id_source = spec.input.id
@@ -354,14 +361,32 @@ class Renderer:
         if self._fast is not None:
             requests = self._fast(record)
             if requests is not None:
-                return requests
+                return self._embedding_tokens(requests) if self._embed else requests
         return self.general_requests(record, where)
 
     def try_fast(self, record: Mapping[str, Any]) -> list[RenderedRequest] | None:
         """``requests`` for a record the fast path can do; None for any other (call ``requests``)."""
-        return None if self._fast is None else self._fast(record)
+        requests = None if self._fast is None else self._fast(record)
+        return self._embedding_tokens(requests) if self._embed and requests is not None else requests
+
+    def _embedding_tokens(self, requests: list[RenderedRequest]) -> list[RenderedRequest]:
+        out = []
+        for request in requests:
+            tokens = max(0, request.input_tokens - self._framing)
+            problem = request.problem
+            if not problem and tokens > MAX_EMBEDDING_TOKENS:
+                problem = (
+                    f"prompt.input is about {tokens:,} tokens for this record; OpenAI embeds at most "
+                    f"{MAX_EMBEDDING_TOKENS:,} tokens per input (shorten the text, e.g. with Jinja's truncate filter)"
+                )
+            out.append(request._replace(input_tokens=tokens, problem=problem))
+        return out
 
     def general_requests(self, record: Mapping[str, Any], where: str) -> list[RenderedRequest]:
+        requests = self._general_requests(record, where)
+        return self._embedding_tokens(requests) if self._embed else requests
+
+    def _general_requests(self, record: Mapping[str, Any], where: str) -> list[RenderedRequest]:
         record_id = self.record_id(record, where)
         custom_id = custom_id_for(record_id)
         try:

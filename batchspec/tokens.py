@@ -33,7 +33,11 @@ def content_texts(content: Any) -> Iterable[str]:
 
 
 def request_tokens(body: Mapping[str, Any]) -> int:
-    """Estimated input tokens of an OpenAI chat or Anthropic messages request body."""
+    """Estimated input tokens of an OpenAI chat or Anthropic messages request body, or of an
+    OpenAI embeddings body (its input texts alone)."""
+    if "messages" not in body and "input" in body:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return sum(text_tokens(t) for t in inputs if isinstance(t, str))
     total = REPLY_PRIMING
     system = body.get("system")
     if system:

@@ -150,7 +150,7 @@ def test_template_in_user_file_reports_the_template_file_line(offline_job: Job) 
 
 def test_prompt_needs_exactly_one_of_user_user_file_messages(offline_job: Job) -> None:
     lines = validate(offline_job, spec_text(prompt="prompt:\n  system: hi\n"))
-    assert lines[0].endswith("job.yaml:7:3: prompt: the prompt needs exactly one of user, user_file or messages")
+    assert lines[0].endswith("job.yaml:7:3: prompt: the prompt needs exactly one of user, user_file, messages or input")
 
 
 def test_unknown_input_format(offline_job: Job) -> None:

@@ -1,4 +1,4 @@
-"""The OpenAI routes (under /v1): files, batches, chat completions."""
+"""The OpenAI routes (under /v1): files, batches, chat completions, embeddings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from .models import openai_model
 from .openai_chat import handle_chat, parse_body
+from .openai_embeddings import handle_embeddings
+from .openai_responses import handle_responses
 from .routes import Route, int_param, route
 from .wire import Request, Response, json_response
 
@@ -71,4 +73,6 @@ ROUTES: list[Route] = [
     route("GET", "/v1/batches/{batch_id}", get_batch),
     route("POST", "/v1/batches/{batch_id}/cancel", cancel_batch),
     route("POST", "/v1/chat/completions", chat),
+    route("POST", "/v1/embeddings", handle_embeddings),
+    route("POST", "/v1/responses", handle_responses),
 ]

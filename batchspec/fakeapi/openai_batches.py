@@ -16,8 +16,10 @@ from .errors import OPENAI_QUOTA, openai_error, openai_fault
 from .faults import line_damage, request_fault
 from .lifecycle import PHASE_SHARE, Interruption, due, elapsed_share, interruption, jsonl, shuffle
 from .openai_chat import complete, validate_chat
+from .openai_embeddings import embed, validate_embeddings
 from .openai_files import BATCH_FILE_TTL, FileStore
 from .openai_input import ParsedInput, error_entry, parse_input, validate_metadata
+from .openai_responses import respond, validate_responses
 from .wire import JSON, ApiError, random_hex
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ ENDPOINTS = (
     "/v1/images/edits",
     "/v1/videos",
 )
-SUPPORTED_ENDPOINTS = ("/v1/chat/completions",)
+SUPPORTED_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
 CREATE_PARAMS = frozenset({"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
@@ -228,8 +230,15 @@ class OpenAIBatch:
                 tokens = request_tokens(body)
                 status, err = openai_fault(kind, body["model"], tokens, self.state.config.max_context_tokens)
                 raise ApiError(status, err)
-            validate_chat(body)
-            result = complete(self.state, body, batch_id=self.id, custom_id=custom_id, bill=damage is None)
+            if self.endpoint == "/v1/embeddings":
+                validate_embeddings(body)
+                result = embed(self.state, body, batch_id=self.id, custom_id=custom_id, bill=damage is None)
+            elif self.endpoint == "/v1/responses":
+                validate_responses(body)
+                result = respond(self.state, body, batch_id=self.id, custom_id=custom_id, bill=damage is None)
+            else:
+                validate_chat(body)
+                result = complete(self.state, body, batch_id=self.id, custom_id=custom_id, bill=damage is None)
             status = 200
         except ApiError as exc:
             status, result = exc.status, exc.body
@@ -244,9 +253,10 @@ class OpenAIBatch:
         if status == 200:
             self.completed += 1
             usage = result["usage"]
-            self.usage["input"] += usage["prompt_tokens"]
-            self.usage["cached"] += usage["prompt_tokens_details"]["cached_tokens"]
-            self.usage["output"] += usage["completion_tokens"]
+            details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+            self.usage["input"] += usage.get("prompt_tokens", usage.get("input_tokens", 0))
+            self.usage["cached"] += details.get("cached_tokens", 0)
+            self.usage["output"] += usage.get("completion_tokens", usage.get("output_tokens", 0))
             lines = self.out_lines
         else:
             self.failed += 1
@@ -353,6 +363,7 @@ class OpenAIBatches:
             provider="openai",
             batch_id=batch.id,
             model=parsed.model,
+            endpoint=batch.endpoint,
             metadata=batch.metadata,
             input_file_id=stored.id,
             custom_ids=[c for c in parsed.custom_ids if c],

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from batchspec.providers.anthropic import AnthropicProvider
 from batchspec.providers.base import BatchClient, BatchError, BatchInfo, BatchLimits, Provider, RenderedMessage
 from batchspec.providers.fake import FakeProvider
 from batchspec.providers.openai import OpenAIProvider
+from batchspec.providers.openai_embeddings import OpenAIEmbeddingsProvider
+from batchspec.providers.openai_responses import OpenAIResponsesProvider
+
+if TYPE_CHECKING:
+    from batchspec.spec.model import ModelSpec
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (OpenAIProvider(), AnthropicProvider(), FakeProvider())}
 
@@ -18,6 +25,16 @@ def get_provider(name: str) -> Provider:
     return PROVIDERS[name]
 
 
+ENDPOINTS: dict[str, Provider] = {"embeddings": OpenAIEmbeddingsProvider(), "responses": OpenAIResponsesProvider()}
+
+
+def provider_for(model: ModelSpec) -> Provider:
+    """The adapter for ``model``: its provider's, or OpenAI's for ``endpoint: embeddings | responses``."""
+    if model.provider == "openai" and model.endpoint in ENDPOINTS:
+        return ENDPOINTS[model.endpoint]
+    return PROVIDERS[model.provider]
+
+
 __all__ = [
     "PROVIDERS",
     "BatchClient",
@@ -27,5 +44,6 @@ __all__ = [
     "Provider",
     "RenderedMessage",
     "get_provider",
+    "provider_for",
     "provider_names",
 ]

@@ -162,7 +162,7 @@ def parse_line(line: str | bytes) -> Outcome | None:
     response = data.get("response")
     error = data.get("error")
     if isinstance(response, dict) and 200 <= int(response.get("status_code") or 0) < 300:
-        return chat_outcome(custom_id, response.get("body") or {})
+        return answer_outcome(custom_id, response.get("body") or {})
     if isinstance(response, dict):
         body = response.get("body") or {}
         detail = body.get("error") if isinstance(body, dict) else None
@@ -193,6 +193,16 @@ def parse_line(line: str | bytes) -> Outcome | None:
         error_message=str(error.get("message") or ""),
         retryable=is_retryable(None, code),
     )
+
+
+def answer_outcome(custom_id: str, body: dict[str, Any]) -> Outcome:
+    """A successful answer of any endpoint batchspec sends to (told apart by its shape)."""
+    from batchspec.providers.openai_embeddings import embedding_outcome, is_embedding_response
+    from batchspec.providers.openai_responses import is_response, response_outcome
+
+    if is_embedding_response(body):
+        return embedding_outcome(custom_id, body)
+    return response_outcome(custom_id, body) if is_response(body) else chat_outcome(custom_id, body)
 
 
 def chat_outcome(custom_id: str, body: dict[str, Any]) -> Outcome:

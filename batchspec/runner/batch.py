@@ -25,7 +25,7 @@ from batchspec.errors import AuthError, ProviderError, StateError
 from batchspec.fmt import count
 from batchspec.outcomes import ERRORED, Outcome
 from batchspec.plan import PAYLOAD_WRAPPER, limits_for
-from batchspec.providers import BatchClient, fake, get_provider
+from batchspec.providers import BatchClient, fake, get_provider, provider_for
 from batchspec.providers.base import BatchInfo, batch_payload
 from batchspec.runner.finish import Finisher
 from batchspec.runner.gates import HEADROOM, UNEXPLAINED_TOLERATED, Gate, Verdict, judge, queue_note
@@ -105,7 +105,7 @@ class Engine:
     def client(self, label: str) -> BatchClient:
         if label not in self.clients:
             model = self.spec.model(label)
-            self.clients[label] = get_provider(model.provider).batch_client(model, self.spec.name)
+            self.clients[label] = provider_for(model).batch_client(model, self.spec.name)
         return self.clients[label]
 
     def close(self) -> None:
@@ -317,7 +317,7 @@ class Engine:
             # model it refuses (misspelt, say) then costs one upload, not max_concurrent_batches.
             return False
         room = self._queue_room(model, flying)
-        provider = get_provider(model.provider)
+        provider = provider_for(model)
         limits = limits_for(self.spec, model)
         items: list[tuple[str, str]] = []
         size = PAYLOAD_WRAPPER

@@ -55,7 +55,8 @@ class Finisher:
 
 def _cut_off(response: dict[str, Any]) -> bool:
     choices = response.get("choices") or [{}]
-    return choices[0].get("finish_reason") == "length" or response.get("stop_reason") == "max_tokens"
+    incomplete = (response.get("incomplete_details") or {}).get("reason") == "max_output_tokens"  # Responses API
+    return choices[0].get("finish_reason") == "length" or response.get("stop_reason") == "max_tokens" or incomplete
 
 
 def _invalid(outcome: Outcome, message: str) -> Outcome:

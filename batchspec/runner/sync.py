@@ -26,7 +26,7 @@ from batchspec.crashpoints import crash_point
 from batchspec.errors import BatchspecError
 from batchspec.interrupts import noted, sending
 from batchspec.outcomes import SUCCEEDED
-from batchspec.providers import get_provider
+from batchspec.providers import provider_for
 from batchspec.providers.base import SyncClient
 from batchspec.runner.finish import Finisher
 from batchspec.runner.progress import Progress, Stats
@@ -145,7 +145,7 @@ class SyncEngine:
                     signal.signal(signum, previous[signum])  # asyncio leaves the OS default behind
 
     async def _model(self, model: ModelSpec) -> None:
-        client = get_provider(model.provider).sync_client(model, timeout=self.spec.execution.request_timeout_for(model))
+        client = provider_for(model).sync_client(model, timeout=self.spec.execution.request_timeout_for(model))
         limits = self.spec.execution.rate_limits
         limiter = Limiter(limits.requests_per_minute, limits.tokens_per_minute)
         self.limiters.append(limiter)

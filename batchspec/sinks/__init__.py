@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchspec.sinks.rows import ERROR_COLUMNS, RESULT_COLUMNS, error_rows, input_field, output_rows
+from batchspec.providers.openai_embeddings import dimensions
+from batchspec.sinks.rows import EMBEDDING_COLUMNS, ERROR_COLUMNS, RESULT_COLUMNS, error_rows, input_field, output_rows
 from batchspec.sinks.writers import write_csv, write_jsonl, write_parquet, write_sqlite
 from batchspec.sources import source_for
 from batchspec.spec.model import JobSpec
@@ -27,12 +28,13 @@ class Written:
     errors: int
 
 
-def _writer(fmt: str, table: str) -> Writer:
+def _writer(fmt: str, table: str, vectors: bool = False, embedding_size: int | None = None) -> Writer:
+    """``vectors``: the rows carry an ``embedding`` column (typed list, or BLOB in SQLite)."""
     writers: dict[str, Writer] = {
         "jsonl": write_jsonl,
         "csv": write_csv,
-        "parquet": write_parquet,
-        "sqlite": lambda path, rows, columns: write_sqlite(path, rows, columns, table),
+        "parquet": lambda path, rows, columns: write_parquet(path, rows, columns, vectors, embedding_size),
+        "sqlite": lambda path, rows, columns: write_sqlite(path, rows, columns, table, vectors),
     }
     return writers[fmt]
 
@@ -70,9 +72,10 @@ def _write_outputs(spec: JobSpec, store: StateStore, run_id: int) -> Written:
     out = spec.output
     needs_columns = out.format != "jsonl" or out.errors_format != "jsonl"
     names = input_field_names(spec) if needs_columns else []
-    ours = [c for c in RESULT_COLUMNS if c != "parsed" or any(m.response_schema for m in spec.models)]
-    results = _writer(out.format, "results")(
-        out.path, output_rows(spec, store, run_id), ours + [input_field(n, RESULT_COLUMNS) for n in names]
+    reserved = EMBEDDING_COLUMNS if spec.prompt.embed else RESULT_COLUMNS
+    ours = [c for c in reserved if c != "parsed" or any(m.response_schema for m in spec.models)]
+    results = _writer(out.format, "results", spec.prompt.embed, _embedding_size(spec))(
+        out.path, output_rows(spec, store, run_id), ours + [input_field(n, reserved) for n in names]
     )
     errors = _writer(out.errors_format, "errors")(
         out.errors_path,
@@ -80,6 +83,12 @@ def _write_outputs(spec: JobSpec, store: StateStore, run_id: int) -> Written:
         list(ERROR_COLUMNS) + [input_field(n, ERROR_COLUMNS) for n in names],
     )
     return Written(results, errors)
+
+
+def _embedding_size(spec: JobSpec) -> int | None:
+    """The one vector size of every model of an embeddings job, when it is known before the answers."""
+    sizes = {dimensions(m) for m in spec.models} if spec.prompt.embed else {None}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def input_field_names(spec: JobSpec) -> list[str]:

@@ -15,6 +15,7 @@ from batchspec.state.store import StateStore
 from batchspec.state.values import json_value
 
 RESULT_COLUMNS = ("id", "model", "output", "parsed", "current", "usage", "cost_usd")
+EMBEDDING_COLUMNS = ("id", "model", "embedding", "current", "usage", "cost_usd")  # prompt.input jobs
 ERROR_COLUMNS = ("id", "model", "custom_id", "error_code", "error_message", "attempts")
 
 
@@ -23,8 +24,12 @@ def input_field(name: str, reserved: tuple[str, ...]) -> str:
     return f"input_{name}" if name in reserved else name
 
 
-def result_row(row: dict[str, Any], with_parsed: bool) -> dict[str, Any]:
-    out = {"id": row["id"], "model": row["model"], "output": row["output"]}
+def result_row(row: dict[str, Any], with_parsed: bool, embed: bool = False) -> dict[str, Any]:
+    out = {"id": row["id"], "model": row["model"]}
+    if embed:  # the vector is stored as the answer's parsed value
+        out["embedding"] = json_value(row["parsed"], f"table results, {row['custom_id']}, parsed")
+    else:
+        out["output"] = row["output"]
     if with_parsed:
         out["parsed"] = json_value(row["parsed"], f"table results, {row['custom_id']}, parsed")
     out["current"] = row["current"]  # False: an earlier answer, kept until the new one arrives
@@ -92,7 +97,13 @@ def _emit(
 
 def output_rows(spec: JobSpec, store: StateStore, run_id: int) -> Iterator[dict[str, Any]]:
     with_parsed = any(m.response_schema is not None for m in spec.models)
-    return joined(spec, queries.output_rows(store.db, run_id), lambda r: result_row(r, with_parsed), RESULT_COLUMNS)
+    embed = spec.prompt.embed
+    return joined(
+        spec,
+        queries.output_rows(store.db, run_id),
+        lambda r: result_row(r, with_parsed, embed),
+        EMBEDDING_COLUMNS if embed else RESULT_COLUMNS,
+    )
 
 
 def error_rows(spec: JobSpec, store: StateStore, run_id: int) -> Iterator[dict[str, Any]]:

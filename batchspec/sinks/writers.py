@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import sqlite3
+import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -50,12 +51,15 @@ def to_json(value: Any) -> bytes:
     return exactjson.dumps(value)
 
 
-def flat(row: dict[str, Any]) -> dict[str, Any]:
-    """One level of scalars: ``usage`` becomes ``usage_*`` columns, other structures JSON text."""
+def flat(row: dict[str, Any], vectors: bool = False) -> dict[str, Any]:
+    """One level of scalars: ``usage`` becomes ``usage_*`` columns, other structures JSON text
+    (with ``vectors``, an embeddings job's ``embedding`` column a float32 BLOB)."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if key == "usage" and isinstance(value, dict):
             out.update({f"usage_{k}": v for k, v in value.items()})
+        elif vectors and key == "embedding" and isinstance(value, list):
+            out[key] = float32_blob(value)
         elif isinstance(value, (dict, list)) or key == "parsed":
             out[key] = to_json(value).decode() if value is not None else None
         elif isinstance(value, int) and not fits_int64(value):
@@ -65,6 +69,11 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = str(value)
     return out
+
+
+def float32_blob(vector: list[float]) -> bytes:
+    """An embedding as little-endian float32s: numpy.frombuffer(blob, dtype="<f4") reads it back."""
+    return struct.pack(f"<{len(vector)}f", *vector)
 
 
 def flat_columns(columns: Iterable[str]) -> list[str]:
@@ -105,7 +114,9 @@ def _csv_value(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value  # as JSON writes them
 
 
-def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], table: str) -> int:
+def write_sqlite(
+    path: Path, rows: Iterable[dict[str, Any]], columns: list[str], table: str, vectors: bool = False
+) -> int:
     header = flat_columns(columns)
     quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in sqlite_names(header))
     n = 0
@@ -116,7 +127,7 @@ def write_sqlite(path: Path, rows: Iterable[dict[str, Any]], columns: list[str],
             marks = ", ".join("?" * len(header))
             iterator = iter(rows)
             while chunk := list(islice(iterator, CHUNK)):
-                values = [tuple(flat(r).get(c) for c in header) for r in chunk]
+                values = [tuple(flat(r, vectors).get(c) for c in header) for r in chunk]
                 db.executemany(f'INSERT INTO "{table}" VALUES ({marks})', values)
                 n += len(chunk)
             db.commit()
@@ -142,18 +153,25 @@ def sqlite_names(header: list[str]) -> list[str]:
     return names
 
 
-def write_parquet(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
+def write_parquet(
+    path: Path,
+    rows: Iterable[dict[str, Any]],
+    columns: list[str],
+    vectors: bool = False,
+    embedding_size: int | None = None,
+) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _arrow_schema(columns)
+    schema = _arrow_schema(columns, vectors, embedding_size)
+    typed = {n for n in schema.names if schema.field(n).type != pa.string()}  # passed as they are
     n = 0
     with replacing(path) as tmp:
         writer = pq.ParquetWriter(tmp, schema)
         try:
             iterator = iter(rows)
             while chunk := list(islice(iterator, CHUNK)):
-                table = pa.Table.from_pylist([_arrow_row(r, schema) for r in chunk], schema=schema)
+                table = pa.Table.from_pylist([_arrow_row(r, schema, typed) for r in chunk], schema=schema)
                 writer.write_table(table)
                 n += len(chunk)
         finally:
@@ -161,23 +179,26 @@ def write_parquet(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]
     return n
 
 
-def _arrow_schema(columns: list[str]) -> Any:
+def _arrow_schema(columns: list[str], vectors: bool = False, embedding_size: int | None = None) -> Any:
     import pyarrow as pa
 
     usage = pa.struct(
         [(k, pa.int64()) for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")]
     )
     types = {"usage": usage, "cost_usd": pa.float64(), "attempts": pa.int64(), "current": pa.bool_()}
+    # A fixed size list where every model's vector size is known (dimensions, or the model's default).
+    if vectors:
+        types["embedding"] = pa.list_(pa.float32(), embedding_size) if embedding_size else pa.list_(pa.float32())
     return pa.schema([(c, types.get(c, pa.string())) for c in columns])
 
 
-def _arrow_row(row: dict[str, Any], schema: Any) -> dict[str, Any]:
+def _arrow_row(row: dict[str, Any], schema: Any, typed: set[str]) -> dict[str, Any]:
     """Input fields are stored as text (JSON for non-strings): a stream of JSON records has no one
     type per field that could be known before the last row."""
     out = {}
     for name in schema.names:
         value = row.get(name)
-        if name in ("usage", "cost_usd", "attempts", "current") or value is None or isinstance(value, str):
+        if name in typed or value is None or isinstance(value, str):
             out[name] = value
         else:
             out[name] = to_json(value).decode()

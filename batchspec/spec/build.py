@@ -21,7 +21,7 @@ from batchspec.pricing.table import Price
 from batchspec.providers import get_provider
 from batchspec.providers.rules import rules_for
 from batchspec.sources import Source, display_path, infer_format, is_inside
-from batchspec.spec import modelrules
+from batchspec.spec import endpoints, modelrules
 from batchspec.spec.model import (
     CacheSpec,
     ExecutionSpec,
@@ -91,7 +91,8 @@ class Builder:
         state_path, remote_state = self._state(name, state_override)
         input_spec, output, cache = self._input(), self._output(), self._cache()
         prompt = self._prompt()
-        modelrules.check_prompt(self, prompt, models, cache, "messages" in data["prompt"])
+        if endpoints.check(self, prompt, models, output):
+            modelrules.check_prompt(self, prompt, models, cache, "messages" in data["prompt"])
         self._check_output_paths(output, input_spec, state_path, cache)
         if self.confined:
             cache = self._check_confined(state_path if state_override is None else None, cache)
@@ -193,6 +194,8 @@ class Builder:
 
     def _prompt(self) -> PromptSpec:
         raw = self.data["prompt"]
+        if "input" in raw:
+            return PromptSpec((MessageTemplate("user", self._inline(("prompt", "input"))),), embed=True)
         if "messages" in raw:
             messages = tuple(
                 MessageTemplate(m["role"], self._inline(("prompt", "messages", i, "content")), m.get("cache", False))
@@ -254,7 +257,8 @@ class Builder:
         return tuple(models)
 
     def _model(self, block: Mapping[str, Any], path: tuple[str | int, ...]) -> ModelSpec:
-        provider = get_provider(block["provider"])
+        endpoint = block.get("endpoint", "chat")
+        provider = endpoints.provider(block["provider"], endpoint)
         params = dict(block.get("params", {}))
         modelrules.check_params(self, block, path, provider.wire)
         refused = rules_for(provider.wire, block["name"]).refused
@@ -313,6 +317,7 @@ class Builder:
             base_url=self._base_url(block.get("base_url"), (*path, "base_url")),
             api_key_env=block.get("api_key_env", provider.default_api_key_env),
             response_schema=MappingProxyType(schema) if schema is not None else None,
+            endpoint=endpoint,
         )
 
     def _execution(self, models: tuple[ModelSpec, ...]) -> ExecutionSpec:

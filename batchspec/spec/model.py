@@ -53,6 +53,7 @@ class MessageTemplate:
 @dataclass(frozen=True)
 class PromptSpec:
     messages: tuple[MessageTemplate, ...]
+    embed: bool = False  # prompt.input: the one "user" message is the text to embed
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class ModelSpec:
     base_url: str | None = None
     api_key_env: str | None = None
     response_schema: Mapping[str, Any] | None = None
+    endpoint: str = "chat"  # OpenAI: chat | embeddings
 
 
 @dataclass(frozen=True)
