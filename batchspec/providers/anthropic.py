@@ -36,6 +36,8 @@ class AnthropicProvider:
     known_params = KNOWN_PARAMS
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
+    spec_keys: frozenset[str] = frozenset()
+    builtin_prices = True
     batch_file_suffix = ".json"
 
     def build_body(

@@ -41,6 +41,8 @@ class Provider(Protocol):
     required_params: frozenset[str]
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
+    spec_keys: frozenset[str]  # model keys of the spec only this provider takes (azure_endpoint, ...)
+    builtin_prices: bool  # the built-in price table applies (not where prices vary by contract: Azure)
 
     def build_body(
         self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None

@@ -59,6 +59,8 @@ class OpenAIProvider:
     known_params = KNOWN_PARAMS
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
+    spec_keys: frozenset[str] = frozenset()
+    builtin_prices = True
     batch_file_suffix = ".jsonl"
 
     def build_body(

@@ -65,6 +65,7 @@ class ModelSpec:
     base_url: str | None = None
     api_key_env: str | None = None
     response_schema: Mapping[str, Any] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # keys only one provider takes (Provider.spec_keys)
 
 
 @dataclass(frozen=True)
