@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,42 @@ def test_plan_emit_lines_match_the_openai_sdk_types(azure_job: Job) -> None:
         assert set(line["body"]) <= allowed
         assert line["body"]["model"] == DEPLOYMENT  # the global-batch deployment
         TypeAdapter(params).validate_python(line["body"])
+
+
+@pytest.mark.parametrize("point", ["after_upload", "after_create"])
+def test_killed_after_create_no_batch_is_sent_twice(azure_job: Job, fake_api: FakeAPI, point: str) -> None:
+    from tests.test_crash import assert_consistent, finish, start
+
+    fake_api.config.processing_seconds = 0.3
+    azure_job.write_records(reviews(30)).write_spec(
+        {"execution": {"max_requests_per_batch": 10, "max_concurrent_batches": 2}}
+    )
+    process = start(azure_job, point)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    finish(azure_job)
+    assert_consistent(azure_job, fake_api)
+    assert len(fake_api.ledger.batches_created()) == 3
+
+
+def test_init_writes_an_azure_starter_that_validates_and_runs(
+    tmp_path: Path, fake_api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starter = Job(tmp_path, {})
+    starter.cli("init", "--provider", "azure")
+    text = starter.spec_path.read_text("utf-8")
+    assert "provider: azure" in text and "# pricing:" in text
+    result = starter.cli("validate", "job.yaml")
+    assert "1 model (azure my-gpt-4o-mini-batch)" in result.stdout
+    assert "no price known for model 'my-gpt-4o-mini-batch'" in result.stderr  # unknown, not free
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", fake_api.url)
+    starter.cli("run", "job.yaml", "-q")
+    assert len(starter.outputs("out/job.jsonl")) == 5
+    assert fake_api.ledger.requests_to("/openai/v1/batches", "POST")
+
+
+def test_validate_accepts_an_entra_token_instead_of_a_key(azure_job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY")
+    assert "AZURE_OPENAI_API_KEY is not set" in azure_job.cli("validate", "job.yaml").stderr
+    monkeypatch.setenv("AZURE_OPENAI_AD_TOKEN", "entra-access-token-0123456789")
+    assert "would stop before sending" not in azure_job.cli("validate", "job.yaml").stderr

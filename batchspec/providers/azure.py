@@ -51,6 +51,9 @@ class AzureProvider(OpenAIProvider):
     def routes_by_cache_key(self, model: ModelSpec) -> bool:
         return False  # Azure caches prefixes by itself; prompt_cache_key only where the spec sets it
 
+    def require_credentials(self, model: ModelSpec) -> None:
+        _credentials(model)  # the endpoint may come from the environment only at run time: not checked
+
     def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
         from batchspec.providers.openai_batch import OpenAIBatchClient
 

@@ -67,6 +67,10 @@ class Provider(Protocol):
         """An async client for ``model``'s synchronous API (sync mode)."""
         ...
 
+    def require_credentials(self, model: ModelSpec) -> None:
+        """Raise KeyUnusable when ``run`` would find no usable credentials (validate's check)."""
+        ...
+
 
 @dataclass(frozen=True)
 class BatchError:
