@@ -164,11 +164,16 @@ main.help = (main.help or "").replace("{providers}", ", ".join(provider_names())
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path), default="job.yaml")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def init(spec: Path, force: bool) -> None:
+@click.option(
+    "--provider", default="fake", show_default=True, help="The model block to start from: fake (offline), azure."
+)
+def init(spec: Path, force: bool, provider: str) -> None:
     """Write a commented starter SPEC (default job.yaml) and a sample input."""
-    from batchspec.commands.init import init_command
+    from batchspec.commands.init import init_command, starter_providers
 
-    run_guarded(lambda: init_command(spec, force=force))
+    if provider not in starter_providers():
+        raise click.BadParameter(f"one of {', '.join(starter_providers())}", param_hint="--provider")
+    run_guarded(lambda: init_command(spec, force=force, provider=provider))
 
 
 ONLINE = click.option(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from batchspec.errors import InputError
-from batchspec.pricing import Usage, cost, expected_usage, price_for, uncached_sync_cost
+from batchspec.pricing import Usage, cost, expected_usage, price_of, uncached_sync_cost
 from batchspec.providers import BatchLimits, provider_for
 from batchspec.render import Renderer
 from batchspec.sources import source_for
@@ -255,7 +255,7 @@ def _model_plan(spec: JobSpec, staging: Staging, model: ModelSpec, counts: list[
         prompt_caching=spec.cache.prompt_caching,
         batches=len(result.batches),
     )
-    price = price_for(model.name, spec.pricing)
+    price = price_of(model, spec.pricing)
     if price is not None:
         result.cost_batch = cost(result.usage, price, batch=True, ttl=spec.cache.ttl)
         result.cost_sync = cost(result.usage, price, batch=False, ttl=spec.cache.ttl)

@@ -69,7 +69,7 @@ def test_all_structural_errors_at_once_with_hints(offline_job: Job) -> None:
     assert [line.split("job.yaml:", 1)[1] for line in lines[:-1]] == [
         "2:7: name: 'Bad Name' is not valid (lowercase letters, digits, '_' and '-', at most 64)",
         "5:3: input.idd: unknown key 'idd' (did you mean 'id'?)",
-        "10:13: model.provider: 'opneai' is not one of: openai, anthropic, fake (did you mean 'openai'?)",
+        "10:13: model.provider: 'opneai' is not one of: openai, anthropic, azure, fake (did you mean 'openai'?)",
         "13:18: execution.poll_interval: '10 minutes' is not valid (a duration such as 60s, 5m, 24h or a number "
         "of seconds)",
         "14:24: execution.max_bytes_per_batch: '100 megs' is not valid (a size such as 100MB, 512KiB or a "

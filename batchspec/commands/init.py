@@ -19,7 +19,7 @@ from batchspec.spec.schema import schema_copy
 SCHEMA_FILE = "batchspec.schema.json"
 
 
-def init_command(spec_path: Path, *, force: bool) -> int:
+def init_command(spec_path: Path, *, force: bool, provider: str = "fake") -> int:
     name = re.sub(r"[^a-z0-9_-]+", "-", spec_path.stem.lower()).strip("-")[:64] or "job"
     if spec_path.exists() and not force:
         raise InputError(f"{display_path(spec_path)} already exists; pass --force to overwrite it")
@@ -29,16 +29,12 @@ def init_command(spec_path: Path, *, force: bool) -> int:
     schema_path = spec_path.parent / SCHEMA_FILE
     schema = schema_copy()
     write_schema = _is_ours_or_missing(schema_path, schema["$id"])
-    spec_text = (
-        templates.joinpath("starter.yaml")
-        .read_text("utf-8")
-        .format(
-            name=name,
-            spec=display_path(spec_path),
-            data=data_path.relative_to(spec_path.parent).as_posix(),
-            output=f"out/{name}.jsonl",
-            schema=SCHEMA_FILE,
-        )
+    spec_text = _with_model(templates.joinpath("starter.yaml").read_text("utf-8"), provider).format(
+        name=name,
+        spec=display_path(spec_path),
+        data=data_path.relative_to(spec_path.parent).as_posix(),
+        output=f"out/{name}.jsonl",
+        schema=SCHEMA_FILE,
     )
     wrote = [spec_path]
     if not data_path.exists():
@@ -56,6 +52,21 @@ def init_command(spec_path: Path, *, force: bool) -> int:
         print(f"Left {display_path(schema_path)} alone: it is not a batchspec schema (`batchspec schema` prints one).")
     print(f"Next: batchspec validate {display_path(spec_path)}  then  batchspec plan {display_path(spec_path)}")
     return 0
+
+
+def starter_providers() -> tuple[str, ...]:
+    """The providers ``init --provider`` has a starter model block for (besides the offline fake)."""
+    names = (f.name for f in resources.files("batchspec.templates").iterdir())
+    return ("fake", *sorted(n[len("model_") : -len(".yaml")] for n in names if n.startswith("model_")))
+
+
+def _with_model(starter: str, provider: str) -> str:
+    """The starter spec with its model block replaced by ``templates/model_<provider>.yaml``."""
+    if provider == "fake":
+        return starter
+    block = resources.files("batchspec.templates").joinpath(f"model_{provider}.yaml").read_text("utf-8")
+    start, end = starter.index("\nmodel:\n") + 1, starter.index("\nexecution:\n") + 1
+    return starter[:start] + block + "\n" + starter[end:]
 
 
 def _sample_path(folder: Path, name: str, sample: str) -> Path:

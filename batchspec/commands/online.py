@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from batchspec.errors import Diagnostic, SpecError
-from batchspec.pricing import nearest_priced
+from batchspec.pricing import nearest_priced_for
 from batchspec.providers.online import check_model
 from batchspec.spec.model import JobSpec
 
@@ -30,7 +30,7 @@ def _missing(spec: JobSpec, index: int, detail: str) -> Diagnostic:
     path: tuple[str | int, ...] = ("model", index, "name")
     if spec.locator is not None and ("model", index) not in spec.locator.values:
         path = ("model", "name")
-    close = [n for n in nearest_priced(model.name, spec.pricing) if n != model.name]
+    close = [n for n in nearest_priced_for(model, spec.pricing) if n != model.name]
     hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "check the provider's model list"
     message = f"{model.provider} has no model '{model.name}' ({detail})"
     if spec.locator is None:

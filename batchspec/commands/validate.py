@@ -6,7 +6,7 @@ import sys
 
 from batchspec.errors import KeyUnusable
 from batchspec.fmt import count
-from batchspec.providers.credentials import api_key
+from batchspec.providers import get_provider
 from batchspec.sources import display_path
 from batchspec.spec.checks import check_records
 from batchspec.spec.model import JobSpec
@@ -38,6 +38,6 @@ def warn_missing_keys(spec: JobSpec) -> None:
     lack is a warning here, and an error with --online."""
     for model in spec.models:
         try:
-            api_key(model.provider, model.api_key_env, model.base_url)
+            get_provider(model.provider).require_credentials(model)
         except KeyUnusable as error:
             print(f"warning: {error}: `run` would stop before sending (exit 2)", file=sys.stderr)

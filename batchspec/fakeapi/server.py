@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from . import anthropic_api, openai_api
+from . import anthropic_api, azure_api, openai_api
 from .clock import Clock
 from .config import FakeConfig
 from .engine import ClientGone
@@ -45,7 +45,7 @@ def auth_error(state: FakeState, provider: str, req: Request) -> ApiError | None
     authorization = req.header("authorization")
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
-    key = key or req.header("x-api-key")
+    key = key or req.header("x-api-key") or req.header("api-key")  # api-key: Azure's header
     required = state.config.required_api_key
     if key and (required is None or key == required):
         return None
@@ -84,7 +84,10 @@ def answer(state: FakeState, req: Request) -> Response:
     """Route one request and turn every failure into the provider's error response."""
     provider = provider_of(req)
     request_id = "req_" + (random_hex(32) if provider == "openai" else random_hex(24))
+    azure = azure_api.is_azure(req)
     try:
+        if azure:
+            req = azure_api.to_openai(req)
         error = auth_error(state, provider, req)
         if error is not None:
             raise error
@@ -125,7 +128,7 @@ def answer(state: FakeState, req: Request) -> Response:
         response.headers["x-request-id"] = request_id
         response.headers["openai-organization"] = state.config.organization
         response.headers["openai-version"] = "2020-10-01"
-    return response
+    return azure_api.to_azure(response) if azure else response
 
 
 class _Handler(BaseHTTPRequestHandler):

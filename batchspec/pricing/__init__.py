@@ -14,8 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from batchspec.pricing.table import Price
+
+if TYPE_CHECKING:
+    from batchspec.spec.model import ModelSpec
 
 MILLION = 1_000_000
 
@@ -48,12 +52,28 @@ def builtin_prices() -> dict[str, Price]:
 _SNAPSHOT = re.compile(r"(.+)-(?:\d{4}-\d{2}-\d{2}|\d{8})")
 
 
-def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:
+def price_of(model: ModelSpec, overrides: Mapping[str, Price] | None = None) -> Price | None:
+    """The price of a spec's model; the built-in table only where the provider's prices are the
+    public list prices (Azure's vary by region and agreement: only the spec's ``pricing:`` counts)."""
+    return price_for(model.name, overrides, builtin=_builtin_applies(model))
+
+
+def nearest_priced_for(model: ModelSpec, overrides: Mapping[str, Price] | None = None) -> list[str]:
+    return nearest_priced(model.name, overrides, builtin=_builtin_applies(model))
+
+
+def _builtin_applies(model: ModelSpec) -> bool:
+    from batchspec.providers import get_provider  # the registry imports this module
+
+    return get_provider(model.provider).builtin_prices
+
+
+def price_for(model: str, overrides: Mapping[str, Price] | None = None, *, builtin: bool = True) -> Price | None:
     """The price of ``model``: an override or the table's, by exact name or as a dated snapshot
     of a listed name (``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``); None when unknown. Never by
     prefix alone: ``gpt-4o-mni`` is not ``gpt-4o``."""
     snapshot = _SNAPSHOT.fullmatch(model)
-    for table in (overrides or {}, builtin_prices()):
+    for table in (overrides or {}, builtin_prices() if builtin else {}):
         if model in table:
             return table[model]
         if snapshot and snapshot.group(1) in table:
@@ -61,9 +81,11 @@ def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price
     return None
 
 
-def nearest_priced(model: str, overrides: Mapping[str, Price] | None = None, n: int = 3) -> list[str]:
+def nearest_priced(
+    model: str, overrides: Mapping[str, Price] | None = None, n: int = 3, *, builtin: bool = True
+) -> list[str]:
     """The priced model names closest to ``model`` (for "did you mean")."""
-    names = sorted({*builtin_prices(), *(overrides or {})})
+    names = sorted({*(builtin_prices() if builtin else ()), *(overrides or {})})
     return difflib.get_close_matches(model, names, n=n, cutoff=0.6)
 
 

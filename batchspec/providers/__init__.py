@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from batchspec.providers.anthropic import AnthropicProvider
+from batchspec.providers.azure import AzureProvider
 from batchspec.providers.base import BatchClient, BatchError, BatchInfo, BatchLimits, Provider, RenderedMessage
 from batchspec.providers.fake import FakeProvider
 from batchspec.providers.openai import OpenAIProvider
@@ -14,11 +15,18 @@ from batchspec.providers.openai_responses import OpenAIResponsesProvider
 if TYPE_CHECKING:
     from batchspec.spec.model import ModelSpec
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (OpenAIProvider(), AnthropicProvider(), FakeProvider())}
+PROVIDERS: dict[str, Provider] = {
+    p.name: p for p in (OpenAIProvider(), AnthropicProvider(), AzureProvider(), FakeProvider())
+}
 
 
 def provider_names() -> tuple[str, ...]:
     return tuple(PROVIDERS)
+
+
+def provider_spec_keys() -> frozenset[str]:
+    """Every model key that only some providers take (azure_endpoint, ...)."""
+    return frozenset().union(*(p.spec_keys for p in PROVIDERS.values()))
 
 
 def get_provider(name: str) -> Provider:
@@ -46,4 +54,5 @@ __all__ = [
     "get_provider",
     "provider_for",
     "provider_names",
+    "provider_spec_keys",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.credentials import api_key
 from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec
 
@@ -36,6 +37,8 @@ class AnthropicProvider:
     known_params = KNOWN_PARAMS
     required_params = frozenset({"max_tokens"})
     ephemeral = False  # batches outlive this process
+    spec_keys: frozenset[str] = frozenset()
+    builtin_prices = True
     batch_file_suffix = ".json"
 
     def build_body(
@@ -63,6 +66,9 @@ class AnthropicProvider:
             body["output_config"] = {**given, "format": translate("anthropic", model.response_schema).body}
         body.update(model.extra_params)
         return body
+
+    def require_credentials(self, model: ModelSpec) -> None:
+        api_key(self.name, model.api_key_env, model.base_url)
 
     def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
         from batchspec.providers.anthropic_batch import AnthropicBatchClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from batchspec.outcomes import Outcome
 
@@ -41,6 +41,8 @@ class Provider(Protocol):
     required_params: frozenset[str]
     batch_file_suffix: str  # how `plan --emit` names a batch payload file
     ephemeral: bool  # the provider forgets its batches when this process ends (the in-process fake)
+    spec_keys: frozenset[str]  # model keys of the spec only this provider takes (azure_endpoint, ...)
+    builtin_prices: bool  # the built-in price table applies (not where prices vary by contract: Azure)
 
     def build_body(
         self, model: ModelSpec, messages: tuple[RenderedMessage, ...], cache: CacheSpec, *, cache_key: str | None
@@ -63,6 +65,10 @@ class Provider(Protocol):
 
     def sync_client(self, model: ModelSpec, *, timeout: float) -> SyncClient:
         """An async client for ``model``'s synchronous API (sync mode)."""
+        ...
+
+    def require_credentials(self, model: ModelSpec) -> None:
+        """Raise KeyUnusable when ``run`` would find no usable credentials (validate's check)."""
         ...
 
 
@@ -165,7 +171,7 @@ def batch_payload(provider: Provider, entries: Iterable[bytes]) -> BinaryIO:
     as ``entries`` stream and uploaded from there, never held whole. The caller closes it."""
     spool = tempfile.SpooledTemporaryFile(max_size=PAYLOAD_IN_MEMORY, prefix="batchspec-payload-")  # noqa: SIM115
     try:
-        provider.write_batch_payload(spool, entries)
+        provider.write_batch_payload(cast(BinaryIO, spool), entries)
         spool.seek(0)
     except BaseException:
         spool.close()

@@ -64,6 +64,8 @@ class FakeProvider(OpenAIProvider):
     name = "fake"
     default_api_key_env = None
     ephemeral = True
+    spec_keys: frozenset[str] = frozenset()
+    builtin_prices = True
 
     def routes_by_cache_key(self, model: ModelSpec) -> bool:
         return True  # the fake speaks OpenAI's API, prompt_cache_key included

@@ -11,6 +11,7 @@ from typing import Any
 
 from batchspec.errors import ProviderError
 from batchspec.providers import get_provider
+from batchspec.providers.azure import AzureProvider
 from batchspec.providers.base import PROBE_TIMEOUT
 from batchspec.providers.credentials import api_key
 from batchspec.providers.sdkcalls import anthropic_client, call, openai_client
@@ -30,6 +31,9 @@ def check_model(model: ModelSpec) -> ModelCheck:
     provider = get_provider(model.provider)
     if provider.ephemeral and model.base_url is None:
         return ModelCheck(model, None, "skipped: the in-process fake server has every model")
+    if isinstance(provider, AzureProvider):  # the model is a deployment: the data plane cannot look it up
+        provider.require_credentials(model)
+        return ModelCheck(model, None, f"skipped: {provider.name} deployments cannot be looked up with a key")
     env = model.api_key_env
     if not (env and os.environ.get(env)):
         api_key(model.provider, env, model.base_url)  # raises for a provider without base_url

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from batchspec.providers.base import BatchClient, BatchLimits, RenderedMessage, SyncClient
+from batchspec.providers.credentials import api_key
 from batchspec.providers.rules import apply_renames, rules_for
 from batchspec.providers.structured import translate
 from batchspec.spec.model import CacheSpec, ModelSpec
@@ -59,6 +60,8 @@ class OpenAIProvider:
     known_params = KNOWN_PARAMS
     required_params: frozenset[str] = frozenset()
     ephemeral = False  # batches outlive this process
+    spec_keys: frozenset[str] = frozenset()
+    builtin_prices = True
     batch_file_suffix = ".jsonl"
 
     def build_body(
@@ -80,6 +83,9 @@ class OpenAIProvider:
     def routes_by_cache_key(self, model: ModelSpec) -> bool:
         """OpenAI's own API takes prompt_cache_key; other OpenAI-compatible servers may refuse it."""
         return model.base_url is None or "api.openai.com" in model.base_url
+
+    def require_credentials(self, model: ModelSpec) -> None:
+        api_key(self.name, model.api_key_env, model.base_url)
 
     def batch_client(self, model: ModelSpec, job: str, *, probe: bool = False) -> BatchClient:
         from batchspec.providers.openai_batch import OpenAIBatchClient

@@ -15,7 +15,7 @@ from batchspec.outcomes import ERRORED, SUCCEEDED, UNPROCESSED, Outcome, toleran
 from batchspec.pricing import Usage
 from batchspec.providers.base import PROBE_TIMEOUT, BatchError, BatchInfo, Lookup
 from batchspec.providers.classify import is_retryable
-from batchspec.providers.sdkcalls import call, openai_client, translated
+from batchspec.providers.sdkcalls import Endpoint, call, openai_client, translated
 from batchspec.spec.model import ModelSpec
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -48,10 +48,12 @@ class OpenAIBatchClient:
         endpoint: str,
         base_url: str | None = None,
         probe: bool = False,
+        connect: Callable[..., tuple[Any, Endpoint]] = openai_client,
     ) -> None:
         self.job = job
         self.batch_endpoint = endpoint  # the API path the batch's requests go to
-        self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url)
+        # ``connect`` builds the SDK client: OpenAI's, or another account type's (Azure's) of the same SDK
+        self.client, self.endpoint = connect(model, provider=provider, base_url=base_url)
         self.patient = not probe
         if probe:
             self.client = self.client.with_options(timeout=PROBE_TIMEOUT)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
 import orjson
 
 from batchspec.providers.openai_batch import answer_outcome
-from batchspec.providers.sdkcalls import openai_client
+from batchspec.providers.sdkcalls import Endpoint, openai_client
 from batchspec.providers.sync_common import SyncAnswer, error_answer, split_kwargs
 from batchspec.spec.model import ModelSpec
 
@@ -22,8 +23,9 @@ class OpenAISyncClient:
         provider: str = "openai",
         base_url: str | None = None,
         endpoint: str = "chat",
+        connect: Callable[..., tuple[Any, Endpoint]] = openai_client,
     ) -> None:
-        self.client, self.endpoint = openai_client(model, provider=provider, base_url=base_url, asynchronous=True)
+        self.client, self.endpoint = connect(model, provider=provider, base_url=base_url, asynchronous=True)
         self.client = self.client.with_options(timeout=timeout)  # execution.request_timeout
         self.timeout = timeout
         resources = {"embeddings": self.client.embeddings, "responses": self.client.responses}

@@ -55,11 +55,12 @@ def error_answer(error: Exception, custom_id: str, endpoint: Endpoint, timeout: 
             Outcome(custom_id, ERRORED, error_code="connection_error", error_message=message, retryable=True),
             unreachable=translate(error, endpoint, "send a request"),
         )
-    status = error.status_code
-    headers = dict(error.response.headers)
-    detail = _detail(error.body)
+    failed: Any = error  # an APIStatusError of either SDK (imported lazily, so not narrowed)
+    status = failed.status_code
+    headers = dict(failed.response.headers)
+    detail = _detail(failed.body)
     code = str(detail.get("code") or detail.get("type") or f"http_{status}")
-    message = redact(str(detail.get("message") or error.message))
+    message = redact(str(detail.get("message") or failed.message))
     if status in (401, 403) or code in ("insufficient_quota", "billing_error") or "credit balance" in message:
         fatal = translate(error, endpoint, "send a request")
         if not isinstance(fatal, AuthError) and status in (401, 403):
@@ -68,7 +69,7 @@ def error_answer(error: Exception, custom_id: str, endpoint: Endpoint, timeout: 
     outcome = Outcome(
         custom_id,
         ERRORED,
-        response=error.body if isinstance(error.body, dict) else None,
+        response=failed.body if isinstance(failed.body, dict) else None,
         error_code=code,
         error_message=message,
         retryable=is_retryable(status, code, detail.get("type")),

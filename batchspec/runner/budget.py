@@ -7,7 +7,7 @@ import sqlite3
 from batchspec.errors import BudgetError
 from batchspec.fmt import usd
 from batchspec.plan import ModelPlan
-from batchspec.pricing import Usage, cost, price_for
+from batchspec.pricing import Usage, cost, price_of
 from batchspec.spec.model import JobSpec
 from batchspec.state import queries
 from batchspec.tokens import output_token_budget
@@ -55,7 +55,7 @@ def _in_flight_cost(spec: JobSpec, db: sqlite3.Connection) -> float:
             model = spec.model(label)
         except KeyError:
             continue
-        price = price_for(model.name, spec.pricing)
+        price = price_of(model, spec.pricing)
         if price is not None:
             output = (output_token_budget(model.params) or 0) * requests
             total += cost(Usage(tokens, output), price, batch=True, ttl=spec.cache.ttl)

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 
 from batchspec.outcomes import ERRORED, SUCCEEDED, Outcome
-from batchspec.pricing import cost, price_for, uncached_sync_cost
+from batchspec.pricing import cost, price_of, uncached_sync_cost
 from batchspec.pricing.table import Price
 from batchspec.spec.model import JobSpec, ModelSpec
 
@@ -18,7 +18,7 @@ class Finisher:
     """Per model: checks structured output and prices every outcome."""
 
     def __init__(self, spec: JobSpec, model: ModelSpec, *, batch: bool) -> None:
-        self.price: Price | None = price_for(model.name, spec.pricing)
+        self.price: Price | None = price_of(model, spec.pricing)
         self.batch = batch
         self.ttl = spec.cache.ttl
         schema = model.response_schema

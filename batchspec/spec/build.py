@@ -16,9 +16,9 @@ from typing import Any
 import jsonschema
 
 from batchspec.errors import Diagnostic, SpecError
-from batchspec.pricing import nearest_priced, price_for
+from batchspec.pricing import nearest_priced_for, price_of
 from batchspec.pricing.table import Price
-from batchspec.providers import get_provider
+from batchspec.providers import PROVIDERS, Provider, get_provider, provider_spec_keys
 from batchspec.providers.rules import rules_for
 from batchspec.sources import Source, display_path, infer_format, is_inside
 from batchspec.spec import endpoints, modelrules
@@ -318,7 +318,15 @@ class Builder:
             api_key_env=block.get("api_key_env", provider.default_api_key_env),
             response_schema=MappingProxyType(schema) if schema is not None else None,
             endpoint=endpoint,
+            options=self._provider_options(block, path, provider),
         )
+
+    def _provider_options(self, block: Mapping[str, Any], path: tuple[str | int, ...], provider: Provider) -> Any:
+        """The model keys only some providers take (Provider.spec_keys); refused for the others."""
+        for key in sorted(set(block) & (provider_spec_keys() - provider.spec_keys)):
+            takers = ", ".join(p.name for p in PROVIDERS.values() if key in p.spec_keys)
+            self.error((*path, key), f"'{key}' is for provider {takers}, not {provider.name}", "remove it", at_key=True)
+        return MappingProxyType({key: block[key] for key in provider.spec_keys if key in block})
 
     def _execution(self, models: tuple[ModelSpec, ...]) -> ExecutionSpec:
         raw = self.data.get("execution", {})
@@ -493,10 +501,10 @@ class Builder:
 
     def _check_prices(self, models: tuple[ModelSpec, ...], overrides: Mapping[str, Price]) -> None:
         for i, model in enumerate(models):
-            if price_for(model.name, overrides) is None:
+            if price_of(model, overrides) is None:
                 listed = isinstance(self.data["model"], list)
                 path: tuple[str | int, ...] = ("model", i, "name") if listed else ("model", "name")
-                close = nearest_priced(model.name, overrides)
+                close = nearest_priced_for(model, overrides)
                 did_you_mean = f"did you mean {' or '.join(repr(c) for c in close)}? otherwise " if close else ""
                 self.warn(
                     path,

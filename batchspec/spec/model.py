@@ -66,7 +66,8 @@ class ModelSpec:
     base_url: str | None = None
     api_key_env: str | None = None
     response_schema: Mapping[str, Any] | None = None
-    endpoint: str = "chat"  # OpenAI: chat | embeddings
+    endpoint: str = "chat"  # OpenAI: chat | embeddings | responses
+    options: Mapping[str, Any] = field(default_factory=dict)  # keys only one provider takes (Provider.spec_keys)
 
 
 @dataclass(frozen=True)
