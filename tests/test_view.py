@@ -122,6 +122,8 @@ def test_filters_by_status_error_code_model_parsed_field_and_text(viewer: Viewer
     failed = viewer.all_records(status="failed")
     expected = {(r["model"], r["id"]) for r in fan_out.errors()}
     assert failed and {(r["model"], r["id"]) for r in failed} == expected
+    # A failed record still shows its answer to the first prompt, marked as not current.
+    assert all(r["output"] is not None and not r["current"] for r in failed)
     assert {(r["model"], r["id"]) for r in viewer.all_records(code="context_length_exceeded")} >= expected
     assert {r["model"] for r in viewer.all_records(model="small")} == {"small"}
     negative = viewer.all_records(field="label", value="negative")

@@ -30,6 +30,7 @@ _LIST_COLUMNS = (
     "output",
     "parsed",
     "cost_usd",
+    "current",
 )
 
 
@@ -115,7 +116,7 @@ def records(db: sqlite3.Connection, params: dict[str, str]) -> dict[str, Any]:
     limit = _page_size(params)
     sql = (
         "SELECT r.model, r.custom_id, coalesce(r.record_id, r.custom_id), r.status, r.attempts, r.last_error_code, "
-        "r.last_error_message, s.output, s.parsed, s.cost_usd "
+        "r.last_error_message, s.output, s.parsed, s.cost_usd, s.request_hash = r.request_hash "
         f"FROM records r LEFT JOIN results s ON s.id = {LATEST} "
         + (f"WHERE {' AND '.join(where)} " if where else "")
         + "ORDER BY r.model, r.custom_id LIMIT ?"
@@ -124,6 +125,7 @@ def records(db: sqlite3.Connection, params: dict[str, str]) -> dict[str, Any]:
     for row in db.execute(sql, [*args, limit + 1]):
         item = dict(zip(_LIST_COLUMNS, row, strict=True))
         item["parsed"] = _json(item["parsed"])
+        item["current"] = bool(item["current"])  # False: the answer is to an earlier prompt
         rows.append(item)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -44,7 +44,8 @@ async function loadRecords() {
   const data = await api("/api/records", { ...filters(), after: view.cursors[view.page] });
   body.replaceChildren(
     ...data.records.map((r) => {
-      const answer = r.parsed !== null ? text(r.parsed) : text(r.output);
+      const answer = (r.parsed !== null ? text(r.parsed) : text(r.output)) +
+        (r.output !== null && !r.current ? " (to an earlier prompt)" : "");
       const row = el(
         "tr",
         { "data-model": r.model, "data-id": r.id, onclick: () => { select(row); showRecord(r.model, r.custom_id); } },
