@@ -125,7 +125,7 @@ def main() -> None:
     last = f"r{args.records:08d}"
     queries: list[tuple[str, str, dict[str, str]]] = [
         ("page: index.html", "/", {}),
-        ("page: summary (counts, models, codes)", "/api/summary", {}),
+        ("page: summary (models, codes, fields)", "/api/summary", {}),
         ("page: first 50 records", "/api/records", {}),
         ("next page (keyset, from the middle)", "/api/records", {"after": f"m0\x1fr{args.records // 2:08d}"}),
         ("filter status = failed", "/api/records", {"status": "failed"}),
@@ -138,6 +138,7 @@ def main() -> None:
         ("one record (detail)", "/api/record", {"model": "m0", "custom_id": last}),
         ("side by side: first 50", "/api/compare", {}),
         ("errors by code", "/api/errors", {}),
+        ("totals: records by status, usage (first)", "/api/totals", {}),
         ("agreement per model pair (all records)", "/api/agreement", {}),
     ]
     table = Table(["request", "median s", "bytes"])

@@ -115,7 +115,8 @@ def test_every_record_is_listed_once_across_pages(viewer: Viewer) -> None:
     assert summary["models"] == ["large", "small"] and summary["parsed_fields"] == ["label"]
     rows = viewer.all_records(limit=3)
     assert len(rows) == 20 and len({(r["model"], r["custom_id"]) for r in rows}) == 20
-    assert sum(summary["records"].values()) == 20
+    totals = viewer.api("/api/totals")
+    assert sum(totals["records"].values()) == 20 and totals["usage"]["cost_usd"] > 0
 
 
 def test_filters_by_status_error_code_model_parsed_field_and_text(viewer: Viewer, fan_out: Job) -> None:

@@ -48,11 +48,18 @@ def _json(text: str | bytes | None) -> Any:
         return text  # shown as it is stored: the viewer is for looking, not for refusing
 
 
+def models(db: sqlite3.Connection) -> list[str]:
+    """The models' labels, by skipping along the primary key (one lookup per model, not a scan)."""
+    rows = db.execute(
+        "WITH RECURSIVE m(label) AS (SELECT min(model) FROM records UNION ALL "
+        "SELECT (SELECT min(model) FROM records WHERE model > m.label) FROM m WHERE m.label IS NOT NULL) "
+        "SELECT label FROM m WHERE label IS NOT NULL"
+    )
+    return [label for (label,) in rows]
+
+
 def summary(db: sqlite3.Connection, job: str) -> dict[str, Any]:
-    models = [m for (m,) in db.execute("SELECT DISTINCT model FROM records ORDER BY model")]
-    counts = dict.fromkeys(STATUSES, 0)
-    for status, n in db.execute("SELECT status, count(*) FROM records GROUP BY 1"):
-        counts[status] = n
+    """What the filters offer; cheap on any size of state (the totals are a separate query)."""
     codes = [c for (c,) in db.execute("SELECT DISTINCT code FROM errors ORDER BY code")]
     # Field names of `parsed`, from a sample of answers (reading every answer would not scale).
     fields: set[str] = set()
@@ -62,12 +69,28 @@ def summary(db: sqlite3.Connection, job: str) -> dict[str, Any]:
             fields.update(value)
     return {
         "job": job,
-        "models": models,
-        "records": counts,
+        "models": models(db),
+        "statuses": list(STATUSES),
         "error_codes": codes,
         "parsed_fields": sorted(fields),
-        "usage": queries.usage_totals(db),
     }
+
+
+def totals(db: sqlite3.Connection) -> dict[str, Any]:
+    """Records by status, tokens and cost: whole-state sums (the page loads them after the records)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in db.execute("SELECT status, count(*) FROM records GROUP BY 1"):
+        counts[status] = n
+    return {"records": counts, "usage": queries.usage_totals(db)}
+
+
+def version(db: sqlite3.Connection) -> tuple[Any, ...]:
+    """Changes when a run changes the state (new answers, errors, runs, batches): cached sums expire."""
+    row = db.execute(
+        "SELECT (SELECT max(id) FROM results), (SELECT max(id) FROM errors), (SELECT max(id) FROM runs), "
+        "(SELECT count(*) || max(coalesce(collected_at, submitted_at, created_at)) FROM batches)"
+    ).fetchone()
+    return tuple(row)
 
 
 def _filters(params: dict[str, str]) -> tuple[list[str], list[Any]]:
@@ -90,9 +113,11 @@ def _filters(params: dict[str, str]) -> tuple[list[str], list[Any]]:
         args += ['$."' + params["field"].replace('"', "") + '"', params.get("value", "")]
     if params.get("q"):
         pattern = "%" + params["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # Answers are searched in one pass over results (any answer the record has had), so the
+        # scan does not look up every record's newest answer first.
         where.append(
-            "(s.output LIKE ? ESCAPE '\\' OR coalesce(r.record_id, r.custom_id) LIKE ? ESCAPE '\\' "
-            "OR r.last_error_message LIKE ? ESCAPE '\\')"
+            "(coalesce(r.record_id, r.custom_id) LIKE ? ESCAPE '\\' OR r.last_error_message LIKE ? ESCAPE '\\' "
+            "OR (r.model, r.custom_id) IN (SELECT model, custom_id FROM results WHERE output LIKE ? ESCAPE '\\'))"
         )
         args += [pattern] * 3
     return where, args
@@ -180,12 +205,12 @@ def record(db: sqlite3.Connection, model: str, custom_id: str) -> dict[str, Any]
     """Everything the state keeps about one record: request, answers (history), errors."""
     row = db.execute(
         "SELECT coalesce(record_id, custom_id), status, attempts, request_hash, batch_key, last_error_code, "
-        "last_error_message, updated_at FROM records WHERE model = ? AND custom_id = ?",
+        "last_error_message, updated_at, ordinal FROM records WHERE model = ? AND custom_id = ?",
         (model, custom_id),
     ).fetchone()
     if row is None:
         return None
-    record_id, status, attempts, request_hash, batch_key, code, message, updated = row
+    record_id, status, attempts, request_hash, batch_key, code, message, updated, ordinal = row
     answers = []
     for result in db.execute(
         f"SELECT id, {', '.join(_RESULT_COLUMNS[1:])} FROM results WHERE model = ? AND custom_id = ? ORDER BY id",
@@ -223,6 +248,7 @@ def record(db: sqlite3.Connection, model: str, custom_id: str) -> dict[str, Any]
         "error_code": code,
         "error_message": message,
         "updated_at": updated,
+        "ordinal": ordinal,
         "request": _request(db, request_hash),
         "answer": next((a for a in reversed(answers) if a["current"]), answers[-1] if answers else None),
         "history": list(reversed(answers)),
@@ -236,45 +262,45 @@ def _comparable(output: str | None, parsed: Any) -> Any:
 
 def compare(db: sqlite3.Connection, params: dict[str, str]) -> dict[str, Any]:
     """A fan-out side by side: one row per record, one column per model, a page at a time."""
-    models = [m for (m,) in db.execute("SELECT DISTINCT model FROM records ORDER BY model")]
-    if not models:
+    labels = models(db)
+    if not labels:
         return {"models": [], "rows": [], "next": None}
     limit = _page_size(params)
     ids = [
         c
         for (c,) in db.execute(
             "SELECT custom_id FROM records WHERE model = ? AND custom_id > ? ORDER BY custom_id LIMIT ?",
-            (models[0], params.get("after") or "", limit + 1),
+            (labels[0], params.get("after") or "", limit + 1),
         )
     ]
     more = len(ids) > limit
     ids = ids[:limit]
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     marks = ",".join("?" * len(ids))
-    if ids:
+    for label in labels if ids else []:
         for model, custom_id, record_id, status, output, parsed in db.execute(
             "SELECT r.model, r.custom_id, coalesce(r.record_id, r.custom_id), r.status, s.output, s.parsed "
-            f"FROM records r LEFT JOIN results s ON s.id = {LATEST} WHERE r.custom_id IN ({marks})",
-            ids,
+            f"FROM records r LEFT JOIN results s ON s.id = {LATEST} WHERE r.model = ? AND r.custom_id IN ({marks})",
+            [label, *ids],
         ):
             cells[(custom_id, model)] = {"id": record_id, "status": status, "output": output, "parsed": _json(parsed)}
     rows = []
     for custom_id in ids:
-        answers = {m: cells.get((custom_id, m)) for m in models}
+        answers = {m: cells.get((custom_id, m)) for m in labels}
         values = [_comparable(a["output"], a["parsed"]) for a in answers.values() if a and a["status"] == "done"]
         differ = any(v != values[0] for v in values[1:])
         record_id = next((a["id"] for a in answers.values() if a), custom_id)
         rows.append({"custom_id": custom_id, "id": record_id, "answers": answers, "differ": differ})
-    return {"models": models, "rows": rows, "next": ids[-1] if more and ids else None}
+    return {"models": labels, "rows": rows, "next": ids[-1] if more and ids else None}
 
 
 def agreement(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Per pair of models: records both answered, and how many answers agree (``parsed`` as stored,
     else the trimmed output). One indexed join per pair, in SQLite: nothing is loaded into memory."""
-    models = [m for (m,) in db.execute("SELECT DISTINCT model FROM results ORDER BY model")]
+    labels = models(db)
     newest = "s.id = (SELECT max(id) FROM results WHERE model = s.model AND custom_id = s.custom_id)"
     pairs = []
-    for a, b in combinations(models, 2):
+    for a, b in combinations(labels, 2):
         both, agree = db.execute(
             "SELECT count(*), "
             "coalesce(sum(coalesce(x.parsed, trim(x.output)) IS coalesce(y.parsed, trim(y.output))), 0) "

@@ -195,10 +195,7 @@ async function start() {
   view.summary = s;
   document.title = `${s.job} · batchspec view`;
   document.getElementById("job").textContent = s.job;
-  const total = Object.values(s.records).reduce((a, b) => a + b, 0);
-  document.getElementById("totals").textContent =
-    `${total.toLocaleString()} records · ${s.records.done.toLocaleString()} done · ${s.records.failed.toLocaleString()} failed · $${s.usage.cost_usd.toFixed(4)}`;
-  options(document.getElementById("status"), Object.keys(s.records));
+  options(document.getElementById("status"), s.statuses);
   options(document.getElementById("model"), s.models);
   options(document.getElementById("code"), s.error_codes);
   options(document.getElementById("field"), s.parsed_fields);
@@ -213,6 +210,11 @@ async function start() {
   for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => tab(button.dataset.tab));
   await loadRecords();
   document.body.dataset.ready = "1";
+  // Whole-state sums come after the first page: on a large state they take a while.
+  const t = await api("/api/totals");
+  const total = Object.values(t.records).reduce((a, b) => a + b, 0);
+  document.getElementById("totals").textContent = `${total.toLocaleString()} records · ` +
+    `${t.records.done.toLocaleString()} done · ${t.records.failed.toLocaleString()} failed · $${t.usage.cost_usd.toFixed(4)}`;
 }
 
 start();
