@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -228,3 +229,16 @@ def test_search_and_filters_change_the_visible_records_in_chromium(viewer: Viewe
                 page.screenshot(path=os.environ["BATCHSPEC_SCREENSHOT"], full_page=False)
         finally:
             browser.close()
+
+
+def test_the_port_is_the_one_asked_for_and_a_busy_one_is_a_clear_error(fan_out: Job) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = Viewer(fan_out, "--port", str(port))
+    try:
+        assert process.first_line == f"http://127.0.0.1:{port}/"
+        result = fan_out.cli("view", "job.yaml", "--no-open", "--port", str(port), expect=2)
+        assert "Address already in use" in result.stderr
+    finally:
+        process.stop()
