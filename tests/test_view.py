@@ -227,6 +227,14 @@ def test_search_and_filters_change_the_visible_records_in_chromium(viewer: Viewe
             assert page.evaluate("document.body.dataset.pwned") is None
             if os.environ.get("BATCHSPEC_SCREENSHOT"):
                 page.screenshot(path=os.environ["BATCHSPEC_SCREENSHOT"], full_page=False)
+            # Side by side: one row per record, the agreement table; errors link to their records.
+            page.click("#compare-tab")
+            sync_api.expect(page.locator("#compare-table tbody tr")).to_have_count(10)
+            sync_api.expect(page.locator("#agreement tbody tr")).to_have_count(1)
+            page.click("nav button[data-tab='errors']")
+            page.click("#codes a")
+            sync_api.expect(page.locator("#code")).to_have_value("context_length_exceeded")
+            sync_api.expect(rows.locator("td:nth-child(5)").first).to_have_text("context_length_exceeded")
         finally:
             browser.close()
 
