@@ -334,6 +334,22 @@ def unlock(spec: Path, state: str | None) -> None:
     run_guarded(lambda: unlock_command(load(spec, state, reads_input=False)))
 
 
+@main.command()
+@SPEC
+@STATE
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default: any free port).")
+@click.option("--no-open", is_flag=True, help="Print the URL only; do not open a browser.")
+def view(spec: Path, state: str | None, port: int, no_open: bool) -> None:
+    """Browse SPEC's records in a local web page: requests, answers, errors, models side by side."""
+    from batchspec.commands.view import view_command
+
+    run_guarded(
+        lambda: read_only(
+            lambda job: view_command(job, port=port, open_browser=not no_open), load(spec, state, reads_input=False)
+        )
+    )
+
+
 @main.command("fake-server")
 @click.option("--port", type=int, default=8765, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
 @click.option(
