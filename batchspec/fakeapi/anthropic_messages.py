@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from batchspec.providers.rules import rules_for
+from batchspec.providers.rules import count_cache_controls, rules_for
 from batchspec.tokens import request_tokens
 
 from .answers import body_digest
-from .caching import MAX_BREAKPOINTS, count_cache_controls
+from .caching import MAX_BREAKPOINTS
 from .engine import generate, sync_fault
 from .errors import ANTHROPIC_CREDIT, anthropic_error, anthropic_fault, anthropic_invalid
 from .schema_rules import anthropic_schema_error

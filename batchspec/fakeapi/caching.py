@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from batchspec.providers.rules import count_cache_controls
 from batchspec.tokens import MESSAGE_OVERHEAD, content_texts, text_tokens
 
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
@@ -79,16 +80,6 @@ class _Prefixes:
 
     def mark(self, ttl: float) -> None:
         self.breakpoints.append(Breakpoint(self.tokens, self.hash.copy().digest(), ttl))
-
-
-def count_cache_controls(body: Mapping[str, Any]) -> int:
-    blocks: list[Any] = list(body.get("tools") or [])
-    if isinstance(body.get("system"), list):
-        blocks += body["system"]
-    for message in body.get("messages") or []:
-        if isinstance(message, Mapping) and isinstance(message.get("content"), list):
-            blocks += message["content"]
-    return sum(1 for b in blocks if isinstance(b, Mapping) and b.get("cache_control"))
 
 
 def anthropic_breakpoints(body: Mapping[str, Any], model: str) -> list[Breakpoint]:

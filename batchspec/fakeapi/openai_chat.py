@@ -350,18 +350,24 @@ def complete(
     }
 
 
-def handle_chat(state: FakeState, req: Request) -> Response:
-    body = parse_body(req.body)
+def admit_sync(state: FakeState, req: Request, body: JSON, tokens: int) -> None:
+    """What every OpenAI sync endpoint does before it looks at the request: configured faults,
+    the quota, the rate limit (``tokens``: the request's size, for a context-length fault)."""
     faults = state.config.faults
     kind = sync_fault(faults, state.attempts, "openai", body_digest(body).hex(), req.client_gone)
     model = str(body.get("model", "unknown"))
     if kind is not None:
-        status, err = openai_fault(kind, model, request_tokens(body), state.config.max_context_tokens)
+        status, err = openai_fault(kind, model, tokens, state.config.max_context_tokens)
         headers = retry_after_headers(faults.retry_after_seconds) if status in (429, 503) else {}
         raise ApiError(status, err, headers)
     if faults.insufficient_quota:
         raise openai_error(429, OPENAI_QUOTA, "insufficient_quota", code="insufficient_quota")
     _rate_limit(state, body, model)
+
+
+def handle_chat(state: FakeState, req: Request) -> Response:
+    body = parse_body(req.body)
+    admit_sync(state, req, body, request_tokens(body))
     validate_chat(body)
     return json_response(complete(state, body), headers={"openai-processing-ms": "1"})
 

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any
 from batchspec.tokens import text_tokens
 
 from .answers import body_digest
-from .engine import sync_fault
-from .errors import OPENAI_QUOTA, openai_error, openai_fault
-from .openai_chat import _rate_limit, check_model, parse_body
-from .ratelimit import retry_after_headers
+from .errors import openai_error, openai_fault
+from .openai_chat import admit_sync, check_model, parse_body
 from .wire import JSON, ApiError, Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -107,15 +105,6 @@ def embed(
 
 def handle_embeddings(state: FakeState, req: Request) -> Response:
     body = parse_body(req.body)
-    faults = state.config.faults
-    kind = sync_fault(faults, state.attempts, "openai", body_digest(body).hex(), req.client_gone)
-    model = str(body.get("model", "unknown"))
-    if kind is not None:
-        status, err = openai_fault(kind, model, 0, state.config.max_context_tokens)
-        headers = retry_after_headers(faults.retry_after_seconds) if status in (429, 503) else {}
-        raise ApiError(status, err, headers)
-    if faults.insufficient_quota:
-        raise openai_error(429, OPENAI_QUOTA, "insufficient_quota", code="insufficient_quota")
-    _rate_limit(state, body, model)
+    admit_sync(state, req, body, 0)
     validate_embeddings(body)
     return json_response(embed(state, body), headers={"openai-processing-ms": "1"})

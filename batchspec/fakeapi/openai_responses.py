@@ -9,10 +9,9 @@ from batchspec.providers.rules import rules_for
 from batchspec.tokens import request_tokens
 
 from .answers import body_digest
-from .engine import generate, sync_fault
-from .errors import OPENAI_QUOTA, openai_error, openai_fault
-from .openai_chat import _check_family, _rate_limit, check_model, parse_body
-from .ratelimit import retry_after_headers
+from .engine import generate
+from .errors import openai_error
+from .openai_chat import _check_family, admit_sync, check_model, parse_body
 from .schema_rules import openai_schema_error
 from .wire import JSON, ApiError, Request, Response, json_response, random_hex
 
@@ -169,15 +168,6 @@ def respond(
 
 def handle_responses(state: FakeState, req: Request) -> Response:
     body = parse_body(req.body)
-    faults = state.config.faults
-    kind = sync_fault(faults, state.attempts, "openai", body_digest(body).hex(), req.client_gone)
-    model = str(body.get("model", "unknown"))
-    if kind is not None:
-        status, err = openai_fault(kind, model, 0, state.config.max_context_tokens)
-        headers = retry_after_headers(faults.retry_after_seconds) if status in (429, 503) else {}
-        raise ApiError(status, err, headers)
-    if faults.insufficient_quota:
-        raise openai_error(429, OPENAI_QUOTA, "insufficient_quota", code="insufficient_quota")
-    _rate_limit(state, body, model)
+    admit_sync(state, req, body, 0)
     validate_responses(body)
     return json_response(respond(state, body), headers={"openai-processing-ms": "1"})
